@@ -1,0 +1,9 @@
+"""Errors a user can cause. The CLI prints them as one line (no traceback unless --debug)."""
+
+
+class GanzooError(Exception):
+    """A mistake in user input: the message names the input and the fix."""
+
+
+class PluginError(GanzooError):
+    """A plugin failed to import or register, or two plugins clash."""

@@ -1,0 +1,38 @@
+"""The hooks a ganzoo plugin implements.
+
+Each hook takes a ``register`` callback; a plugin calls it once per thing it
+provides. Built-in objectives and datasets are registered through these same
+hooks, exactly like a third-party plugin's.
+
+    import ganzoo
+
+    @ganzoo.hookimpl
+    def register_architectures(register):
+        register(ganzoo.Architecture(name="tiny", ...))
+"""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("ganzoo")
+hookimpl = pluggy.HookimplMarker("ganzoo")
+
+
+@hookspec
+def register_architectures(register):
+    """Register architectures: call ``register(ganzoo.Architecture(...))`` for each."""
+
+
+@hookspec
+def register_objectives(register):
+    """Register objectives: call ``register(name, ObjectiveClass)`` for each.
+
+    ``ObjectiveClass`` subclasses :class:`ganzoo.Objective`; its constructor
+    takes the objective's hyper-parameters as keyword arguments.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset kinds: call ``register(ganzoo.DatasetSpec(name, build))``.
+
+    The kind is then usable on the command line as ``--data NAME:PATH``.
+    """

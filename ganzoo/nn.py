@@ -1,0 +1,146 @@
+"""Base classes every architecture's generator and discriminator derive from.
+
+The bases carry what the rest of ganzoo needs to know about a network without
+importing its plugin: latent size, image shape (C, H, W), number of classes and
+the pixel range of the generator's output.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["Generator", "Discriminator"]
+
+
+class _GANModule(nn.Module):
+    def __init__(
+        self,
+        *,
+        latent_dim: int,
+        image_shape: Sequence[int],
+        num_classes: int = 0,
+        pixel_range: tuple[float, float] = (-1.0, 1.0),
+    ) -> None:
+        super().__init__()
+        self.latent_dim = int(latent_dim)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        if len(self.image_shape) != 3:
+            raise ValueError(f"image_shape must be (C, H, W), got {image_shape!r}")
+        self.num_classes = int(num_classes)
+        self.pixel_range = (float(pixel_range[0]), float(pixel_range[1]))
+
+    @property
+    def channels(self) -> int:
+        return self.image_shape[0]
+
+    @property
+    def image_size(self) -> int:
+        return self.image_shape[1]
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        for b in self.buffers():
+            return b.device
+        return torch.device("cpu")
+
+
+class Generator(_GANModule):
+    """Maps latent vectors (and labels, for conditional models) to images.
+
+    Subclasses implement ``forward(z, labels=None)`` returning images of
+    ``image_shape`` in ``pixel_range``. Latents are standard normal unless a
+    subclass overrides :meth:`sample_latent`.
+
+    >>> g = ganzoo.load("began_fashion")            # doctest: +SKIP
+    >>> g.sample(16, seed=0).shape                    # doctest: +SKIP
+    torch.Size([16, 1, 64, 64])
+    """
+
+    def sample_latent(
+        self, n: int, *, generator: torch.Generator | None = None, device=None
+    ) -> torch.Tensor:
+        device = torch.device(device) if device is not None else self.device
+        return torch.randn(n, self.latent_dim, generator=generator, device="cpu" if generator is not None else device).to(device)
+
+    def to_unit_range(self, images: torch.Tensor) -> torch.Tensor:
+        """Map the network's output range onto [-1, 1]."""
+        lo, hi = self.pixel_range
+        if (lo, hi) == (-1.0, 1.0):
+            return images
+        return (images - lo) / (hi - lo) * 2.0 - 1.0
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        labels: torch.Tensor | Sequence[int] | None = None,
+        seed: int | None = None,
+        device=None,
+        z: torch.Tensor | None = None,
+        batch_size: int = 256,
+        autocast: bool = False,
+    ) -> torch.Tensor:
+        """Draw ``n`` images in [-1, 1] as a float32 NCHW tensor.
+
+        ``seed`` makes the draw reproducible regardless of the global RNG (the
+        latents are drawn on the CPU, so a seed gives the same images on any
+        device). ``labels`` (one per image, or one for all) is required for
+        conditional generators. ``autocast`` runs the network in bfloat16
+        (CUDA, or a CPU with bf16 support); the output is float32 either way.
+        """
+        if device is not None:
+            self.to(device)
+        device = self.device
+        was_training = self.training
+        self.eval()
+        gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        if z is None:
+            z = self.sample_latent(n, generator=gen, device=device)
+        z = z.to(device)
+        if self.num_classes:
+            if labels is None:
+                if gen is None:
+                    labels = torch.randint(self.num_classes, (n,))
+                else:
+                    labels = torch.randint(self.num_classes, (n,), generator=gen)
+            labels = torch.as_tensor(labels, dtype=torch.long)
+            if labels.ndim == 0:
+                labels = labels.expand(n)
+            if labels.numel() != n:
+                raise ValueError(f"got {labels.numel()} labels for {n} images; give one per image or one for all")
+            if int(labels.min()) < 0 or int(labels.max()) >= self.num_classes:
+                raise ValueError(f"labels must be in [0, {self.num_classes - 1}]")
+            labels = labels.to(device)
+        elif labels is not None:
+            raise ValueError("this generator is unconditional: it takes no labels")
+        ctx = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if autocast
+            else contextlib.nullcontext()
+        )
+        out = []
+        try:
+            with ctx:
+                for i in range(0, n, batch_size):
+                    lab = labels[i : i + batch_size] if labels is not None else None
+                    x = self(z[i : i + batch_size], lab) if self.num_classes else self(z[i : i + batch_size])
+                    out.append(self.to_unit_range(x.float()).clamp_(-1.0, 1.0))
+        finally:
+            self.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, *self.image_shape, device=device)
+
+
+class Discriminator(_GANModule):
+    """Scores images (and labels, for conditional models).
+
+    What ``forward`` returns is the contract between a discriminator and its
+    objective: a logit per image for the classic objectives, a reconstruction
+    for BEGAN's autoencoder. ``latent_dim`` is the generator's, recorded so
+    that a discriminator alone describes the pair it was trained in.
+    """

@@ -1,0 +1,74 @@
+"""The objective interface: one training step of D and G.
+
+An objective owns the losses and the order of updates; the generic
+:class:`ganzoo.trainer.Trainer` owns everything else (data, devices, logging,
+checkpoints). Objectives may keep state (BEGAN's k) as tensors, so that a step
+never forces a host sync; the trainer reads scalars only at logging intervals.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+__all__ = ["Objective", "StepContext"]
+
+
+@dataclass
+class StepContext:
+    """What an objective needs for one step."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    device: torch.device
+    step: int
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    channels_last: bool = False
+
+    def latent(self, n: int) -> torch.Tensor:
+        return self.G.sample_latent(n, device=self.device)
+
+    def generate(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.latent(n)
+        return self.G(z, labels) if getattr(self.G, "num_classes", 0) else self.G(z)
+
+    @staticmethod
+    def update(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+class Objective:
+    """Base class. Subclasses implement :meth:`step` and keep hyper-parameters as attributes.
+
+    ``step(ctx, real, labels)`` updates D and G once each (or as the objective
+    says) and returns named scalar tensors, detached.
+    """
+
+    #: hyper-parameter names, recorded in run and model configs
+    hparams: tuple[str, ...] = ()
+
+    def step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        return {k: getattr(self, k) for k in self.hparams}
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors the objective learns while training (empty for stateless ones)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got keys {sorted(state)}")
+
+    def to(self, device) -> "Objective":
+        for k, v in vars(self).items():
+            if isinstance(v, torch.Tensor):
+                setattr(self, k, v.to(device))
+        return self

@@ -1,0 +1,115 @@
+"""What a plugin registers: architectures, objectives and datasets."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import GanzooError
+
+__all__ = ["GANConfig", "OptimizerSettings", "Architecture", "DatasetSpec"]
+
+
+@dataclass
+class GANConfig:
+    """Constructor arguments shared by every architecture.
+
+    Plugins subclass it (as a dataclass) to add their own fields with the
+    defaults of their source; every field ends up in a model folder's
+    ``config.json``.
+    """
+
+    image_size: int = 64
+    channels: int = 3
+    latent_dim: int = 100
+    num_classes: int = 0
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.image_size, self.image_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, where: str = "config") -> "GANConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise GanzooError(
+                f"{where}: unknown argument(s) {', '.join(unknown)} for {cls.__name__}; "
+                f"known: {', '.join(sorted(names))}"
+            )
+        cleaned = {}
+        for k, v in values.items():
+            if isinstance(v, list):  # JSON has no tuples
+                v = tuple(v)
+            cleaned[k] = v
+        return cls(**cleaned)
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """Adam settings for G and D, and the batch size, as the source gives them."""
+
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    batch_size: int = 64
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """An architecture as a plugin registers it.
+
+    ``build_generator`` and ``build_discriminator`` take a ``config_cls``
+    instance. ``freezable`` maps part names to a function ``(G, D) -> list of
+    modules`` that fine-tuning can freeze (e.g. BEGAN's encoder).
+    """
+
+    name: str
+    config_cls: type[GANConfig]
+    build_generator: Callable[[Any], Any]
+    build_discriminator: Callable[[Any], Any]
+    objective: str = "nonsaturating"
+    objective_kwargs: dict[str, Any] = field(default_factory=dict)
+    optimizer: OptimizerSettings = OptimizerSettings()
+    image_sizes: tuple[int, ...] = (64,)
+    channels: tuple[int, ...] = (1, 3)
+    conditional: bool = False
+    reference: str = ""
+    description: str = ""
+    freezable: dict[str, Callable[[Any, Any], list]] = field(default_factory=dict)
+
+    def make_config(self, **overrides: Any) -> GANConfig:
+        cfg = self.config_cls.from_dict(overrides, where=f"architecture {self.name!r}")
+        self.check_config(cfg)
+        return cfg
+
+    def check_config(self, cfg: GANConfig) -> None:
+        if cfg.image_size not in self.image_sizes:
+            raise GanzooError(
+                f"architecture {self.name!r} does not support image size {cfg.image_size}; "
+                f"use one of {', '.join(map(str, self.image_sizes))}"
+            )
+        if cfg.channels not in self.channels:
+            raise GanzooError(
+                f"architecture {self.name!r} does not support {cfg.channels} channel(s); "
+                f"use one of {', '.join(map(str, self.channels))}"
+            )
+        if cfg.num_classes and not self.conditional:
+            raise GanzooError(f"architecture {self.name!r} is unconditional: set num_classes=0")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset kind, named on the command line as ``name:PATH``.
+
+    ``build(path, image_size=..., channels=...)`` returns a
+    :class:`ganzoo.data.ImageDataset`.
+    """
+
+    name: str
+    build: Callable[..., Any]
+    description: str = ""
