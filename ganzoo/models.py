@@ -25,3 +25,25 @@ def build_from_config(spec: Architecture, cfg: GANConfig) -> tuple[Generator, Di
         net.arch_name = spec.name
         net.gan_config = cfg
     return G, D
+
+
+def load_state_strict(module, state: dict, *, where: str) -> None:
+    """Load a state dict exactly: missing keys, unexpected keys and shape mismatches are errors."""
+    from .errors import GanzooError
+
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} key(s) e.g. {missing[0]!r}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)} key(s) e.g. {unexpected[0]!r}")
+        raise GanzooError(f"{where}: weights do not match the architecture ({'; '.join(parts)}); "
+                          f"check that config.json names the architecture these weights were trained with")
+    for k, v in state.items():
+        if tuple(own[k].shape) != tuple(v.shape):
+            raise GanzooError(f"{where}: tensor {k!r} has shape {tuple(v.shape)} but the architecture expects "
+                              f"{tuple(own[k].shape)}; the config.json does not match these weights")
+    module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)

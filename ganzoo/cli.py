@@ -1,0 +1,230 @@
+"""The ``ganzoo`` command. A user's mistake ends in one line and a non-zero exit (``--debug`` for tracebacks)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import GanzooError
+
+EXIT_USER_ERROR = 2
+
+
+def _kv(text: str) -> tuple[str, object]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
+
+
+def _labels_arg(G, text: str | None, n: int):
+    """`--label coat` / `--label 4` / `--label 0,3,4` → a label per image (None for unconditional)."""
+    if text is None:
+        return None
+    if not G.num_classes:
+        raise GanzooError("--label given, but this model is unconditional; drop --label")
+    names = [c.lower() for c in getattr(G, "class_names", []) or []]
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part.isdigit():
+            idx = int(part)
+        elif part.lower() in names:
+            idx = names.index(part.lower())
+        else:
+            raise GanzooError(f"unknown label {part!r}; use an index 0-{G.num_classes - 1} or one of: {', '.join(names)}")
+        if not 0 <= idx < G.num_classes:
+            raise GanzooError(f"label {idx} out of range; use 0-{G.num_classes - 1}")
+        out.append(idx)
+    import torch
+
+    return torch.tensor([out[i % len(out)] for i in range(n)])
+
+
+# ---- commands -------------------------------------------------------------------------------
+def cmd_list(args) -> int:
+    from .plugins import get_registry
+
+    if args.pretrained:
+        from .hub import list_pretrained
+
+        for entry in list_pretrained(detail=True):
+            print(f"{entry['name']:<24} {entry['architecture']:<12} {entry['image']:<10} {entry['where']}")
+        return 0
+    reg = get_registry()
+    print("architectures:")
+    for name, spec in sorted(reg.architectures.items()):
+        sizes = "/".join(map(str, spec.image_sizes))
+        print(f"  {name:<14} {sizes:>8} px  {spec.description or spec.reference}  [{reg.provider[('architecture', name)]}]")
+    print("objectives:")
+    for name, cls in sorted(reg.objectives.items()):
+        doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"  {name:<14} {doc}")
+    print("datasets:")
+    for name, ds in sorted(reg.datasets.items()):
+        print(f"  {name + ':PATH':<20} {ds.description}")
+    _report_failures(reg)
+    return 0
+
+
+def _report_failures(reg) -> None:
+    for f in reg.failures:
+        print(f"warning: plugin {f.name!r} from {f.distribution} failed to load: {f.error}", file=sys.stderr)
+
+
+def cmd_plugins(args) -> int:
+    from .plugins import get_registry
+
+    reg = get_registry()
+    rows = []
+    for p in reg.plugins:
+        rows.append({"name": p.name, "distribution": p.distribution, "version": p.version,
+                     "hooks": p.hooks, "registered": p.registered})
+    for f in reg.failures:
+        rows.append({"name": f.name, "distribution": f.distribution, "error": f.error})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        if "error" in r:
+            print(f"{r['distribution']:<22} FAILED  {r['error']}")
+            continue
+        what = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["registered"].items()) or "nothing"
+        print(f"{r['distribution']:<22} {r['version']:<8} {what}")
+    return 0
+
+
+def _train_config_from_args(args):
+    from .trainer import TrainConfig
+
+    arch_config = dict(args.set or [])
+    if args.image_size is not None:
+        arch_config["image_size"] = args.image_size
+    if args.channels is not None:
+        arch_config["channels"] = args.channels
+    return TrainConfig(
+        arch=args.arch or "", data=args.data or "", arch_config=arch_config, data_label=args.label,
+        objective=args.objective, objective_kwargs=dict(args.objective_arg or []) or None,
+        batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
+        lr_g=args.lr_g, lr_d=args.lr_d, seed=args.seed, device=args.device,
+        bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, flip=args.flip,
+        log_every=args.log_every, sample_every=args.sample_every,
+        checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
+        freeze=args.freeze or [],
+    )
+
+
+def cmd_train(args) -> int:
+    from .trainer import train
+
+    if not args.resume and (not args.arch or not args.data):
+        raise GanzooError("ganzoo train needs ARCH and --data KIND:PATH (or --resume with --out of an earlier run)")
+    cfg = _train_config_from_args(args)
+    trainer = train(cfg, args.out, resume=args.resume, progress=not args.quiet,
+                    command="ganzoo " + " ".join(sys.argv[1:]))
+    print(f"trained {trainer.step} steps; run in {args.out} (samples.png, loss.png, checkpoints/)")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .hub import load
+    from .io import save_grid
+
+    G = load(args.ref, device=args.device if args.device != "auto" else None)
+    labels = _labels_arg(G, args.label, args.n)
+    images = G.sample(args.n, seed=args.seed, labels=labels, autocast=args.bf16)
+    save_grid(images, args.output, nrow=args.nrow)
+    print(f"wrote {args.n} samples of {args.ref} to {args.output}")
+    return 0
+
+
+# ---- parser ---------------------------------------------------------------------------------
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", help="dataset as KIND:PATH, e.g. fashion-mnist:../shared/datasets/fashion-mnist")
+    p.add_argument("--label", help="which label a labelled dataset provides (e.g. utkface: gender, race, age_group)")
+    p.add_argument("--out", required=True, help="run directory (created; holds logs, grids, checkpoints)")
+    p.add_argument("--steps", type=int, help="number of training steps")
+    p.add_argument("--epochs", type=float, help="number of epochs (instead of --steps)")
+    p.add_argument("--batch-size", type=int, help="default: the architecture's")
+    p.add_argument("--lr-g", type=float, help="generator learning rate (default: the architecture's)")
+    p.add_argument("--lr-d", type=float, help="discriminator learning rate (default: the architecture's)")
+    p.add_argument("--image-size", type=int, help="image size in px (default: the architecture's)")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the architecture's)")
+    p.add_argument("--set", type=_kv, action="append", metavar="KEY=VALUE", help="architecture config field")
+    p.add_argument("--objective", help="objective name (default: the architecture's)")
+    p.add_argument("--objective-arg", type=_kv, action="append", metavar="KEY=VALUE", help="objective hyper-parameter")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA, or a CPU with AVX-512 BF16)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D (falls back to eager)")
+    p.add_argument("--flip", action="store_true", help="augment with random horizontal flips")
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--sample-every", type=int, default=500)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--keep-checkpoints", type=int, default=2)
+    p.add_argument("--freeze", action="append", metavar="PART", help="freeze a part the architecture declares freezable")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="ganzoo", description="A zoo of GANs: list, train, sample, share.")
+    parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="architectures, objectives and datasets (or --pretrained models)")
+    p.add_argument("--pretrained", action="store_true", help="list pretrained models instead")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("plugins", help="installed plugin distributions and what each registered")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("train", help="train an architecture on a dataset")
+    p.add_argument("arch", nargs="?", help="architecture name (see `ganzoo list`)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="draw a grid of samples from a model or a run")
+    p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
+    p.add_argument("-n", type=int, default=64, help="number of images")
+    p.add_argument("-o", "--output", default="samples.png", help="PNG to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label", help="class name(s) or index(es), comma-separated, for conditional models")
+    p.add_argument("--nrow", type=int, help="images per row")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
+    p.set_defaults(func=cmd_sample)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except GanzooError as exc:
+        if args.debug:
+            raise
+        print(f"ganzoo: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("ganzoo: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Learning curves from a run's log.jsonl (matplotlib, headless)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .io import atomic_path
+
+
+def read_log(path: Path) -> list[dict]:
+    rows = []
+    if not path.exists():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+def plot_log(log_path: Path, out_path: Path, *, title: str = "") -> Path | None:
+    """Losses in the first panel; every other scalar (k, M, D's outputs) in its own panel below."""
+    rows = read_log(Path(log_path))
+    if len(rows) < 1:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in rows[-1] if k not in ("step", "epoch", "seconds")]
+    losses = [k for k in keys if k.startswith("loss")]
+    others = [k for k in keys if not k.startswith("loss")]
+    panels = 1 + len(others)
+    fig, axes = plt.subplots(panels, 1, figsize=(7, 2.4 * panels + 0.6), sharex=True, squeeze=False)
+    steps = [r["step"] for r in rows]
+    for k in losses:
+        axes[0, 0].plot(steps, [r.get(k) for r in rows], label=k)
+    axes[0, 0].set_ylabel("loss")
+    axes[0, 0].legend(loc="upper right")
+    axes[0, 0].set_title(title)
+    for ax, k in zip(axes[1:, 0], others):
+        ax.plot(steps, [r.get(k) for r in rows], color="tab:green")
+        ax.set_ylabel(k)
+    axes[-1, 0].set_xlabel("step")
+    fig.tight_layout()
+    with atomic_path(out_path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+    return Path(out_path)

@@ -1,0 +1,490 @@
+"""The generic trainer: drives any objective over any architecture.
+
+A run directory holds everything a run needs to be inspected and resumed::
+
+    RUN/run.json                 what was asked (architecture, config, data, recipe)
+    RUN/log.jsonl                one line per logged step
+    RUN/loss.png                 the learning curves (BEGAN: k and M too)
+    RUN/samples/step-NNNNNNNN.png  a fixed-z grid at intervals; RUN/samples.png the latest
+    RUN/checkpoints/step-NNNNNNNN/{generator,discriminator}.safetensors + trainer_state.pt
+    RUN/checkpoints/latest       the name of the last complete checkpoint
+
+Checkpoints are written into a temporary folder and renamed into place before
+``latest`` is atomically switched, so a run killed at any instant (SIGKILL
+included) resumes from its last complete checkpoint. Training state is saved
+as plain tensors and containers, readable with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import GanzooError
+from .io import atomic_path, fsync_dir, save_grid, write_json
+from .models import build_from_config, load_state_strict
+from .objective import Objective, StepContext
+from .plugins import get_registry
+
+__all__ = ["TrainConfig", "Trainer", "train", "load_run", "TrainingDiverged", "TrainingInterrupted"]
+
+GRID_SEED = 1234  # fixed z for the progress grids
+GRID_SIZE = 64
+
+
+class TrainingDiverged(GanzooError):
+    pass
+
+
+class TrainingInterrupted(GanzooError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``run.json``)."""
+
+    arch: str
+    data: str
+    arch_config: dict[str, Any] = field(default_factory=dict)
+    data_label: str | None = None
+    objective: str | None = None            # None: the architecture's default
+    objective_kwargs: dict[str, Any] | None = None
+    batch_size: int | None = None           # None: the architecture's default
+    steps: int | None = None
+    epochs: float | None = None
+    lr_g: float | None = None
+    lr_d: float | None = None
+    betas: tuple[float, float] | None = None
+    seed: int = 0
+    device: str = "auto"
+    bf16: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    flip: bool = False                      # random horizontal flips of real images
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    base_model: dict[str, Any] | None = None  # lineage when fine-tuning
+    freeze: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: (tuple(v) if k == "betas" and v is not None else v) for k, v in d.items() if k in names}
+        return cls(**d)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GanzooError(f"device {str(device)!r} asked for, but CUDA is not available here; use --device cpu")
+    return device
+
+
+def hardware_summary(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _adam(params, lr, betas, device):
+    params = [p for p in params if p.requires_grad]
+    kwargs = dict(lr=lr, betas=tuple(betas))
+    # fused Adam: one kernel for all parameters (CUDA, and CPU in recent torch)
+    try:
+        return torch.optim.Adam(params, fused=True, **kwargs)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, foreach=True, **kwargs)
+
+
+class Trainer:
+    """Train a generator/discriminator pair with an objective on an in-memory dataset.
+
+    >>> from ganzoo.trainer import TrainConfig, train
+    >>> train(TrainConfig(arch="dcgan", data="fashion-mnist:DATA",
+    ...                   arch_config={"image_size": 32, "channels": 1}, steps=200), "runs/x")  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, *, G=None, D=None, dataset=None,
+                 optimizer_state: dict | None = None, objective_state: dict | None = None) -> None:
+        reg = get_registry()
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.spec = reg.architecture(cfg.arch)
+        self.arch_cfg = self.spec.make_config(**cfg.arch_config)
+        opt = self.spec.optimizer
+        self.batch_size = cfg.batch_size or opt.batch_size
+        self.lr_g = cfg.lr_g if cfg.lr_g is not None else opt.lr_g
+        self.lr_d = cfg.lr_d if cfg.lr_d is not None else opt.lr_d
+        self.betas = tuple(cfg.betas) if cfg.betas is not None else tuple(opt.betas)
+        self.objective_name = cfg.objective or self.spec.objective
+        obj_kwargs = dict(self.spec.objective_kwargs) if cfg.objective is None else {}
+        obj_kwargs.update(cfg.objective_kwargs or {})
+        try:
+            self.objective: Objective = reg.objective(self.objective_name)(**obj_kwargs)
+        except TypeError as exc:
+            raise GanzooError(f"objective {self.objective_name!r}: bad arguments {obj_kwargs}: {exc}") from None
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        if G is None or D is None:
+            G, D = build_from_config(self.spec, self.arch_cfg)
+        self.G, self.D = G.to(self.device), D.to(self.device)
+        if cfg.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        for part in cfg.freeze:
+            if part not in self.spec.freezable:
+                known = ", ".join(self.spec.freezable) or "none"
+                raise GanzooError(f"architecture {cfg.arch!r} has no freezable part {part!r}; freezable: {known}")
+            for module in self.spec.freezable[part](self.G, self.D):
+                module.requires_grad_(False)
+        self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, self.device)
+        self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, self.device)
+        if optimizer_state:
+            self.opt_g.load_state_dict(optimizer_state["opt_g"])
+            self.opt_d.load_state_dict(optimizer_state["opt_d"])
+        self.objective.to(self.device)
+        if objective_state:
+            self.objective.load_state_dict(objective_state)
+        if dataset is None:
+            from .data import load_dataset
+
+            dataset = load_dataset(cfg.data, image_size=self.arch_cfg.image_size,
+                                   channels=self.arch_cfg.channels, label=cfg.data_label)
+        if self.arch_cfg.num_classes and dataset.labels is None:
+            raise GanzooError(f"architecture {cfg.arch!r} is conditional but {cfg.data!r} has no labels; pass a labelled dataset")
+        self.dataset = dataset
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            self.dataset.pin_memory()
+        n = len(dataset)
+        if n < self.batch_size:
+            raise GanzooError(f"dataset {cfg.data!r} has {n} images, fewer than the batch size {self.batch_size}; lower --batch-size")
+        self.steps_per_epoch = n // self.batch_size
+        if cfg.steps is not None:
+            self.total_steps = int(cfg.steps)
+        elif cfg.epochs is not None:
+            self.total_steps = int(math.ceil(cfg.epochs * self.steps_per_epoch))
+        else:
+            raise GanzooError("say how long to train: --steps N or --epochs E")
+        self.step = 0
+        self.train_seconds = 0.0
+        self._stop_signal: int | None = None
+        self._step_fn = self._make_step_fn()
+
+    # ---- the step ------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cfg.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _make_step_fn(self):
+        step = self.objective.step
+        if self.cfg.compile:
+            try:
+                self.G.forward = torch.compile(self.G.forward)
+                self.D.forward = torch.compile(self.D.forward)
+            except Exception as exc:  # compile is an optimisation: never fatal
+                print(f"ganzoo: torch.compile unavailable ({exc}); running eagerly", file=sys.stderr)
+        return step
+
+    def _batch(self, step: int):
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        if offset == 0 or getattr(self, "_perm_epoch", None) != epoch:
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            self._perm = torch.randperm(len(self.dataset), generator=gen)
+            self._perm_epoch = epoch
+        idx = self._perm[offset * self.batch_size:(offset + 1) * self.batch_size]
+        real, labels = self.dataset.batch(idx, device=self.device, channels_last=self.cfg.channels_last)
+        if self.cfg.flip:
+            flip = torch.rand(real.shape[0], device=real.device) < 0.5
+            real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        return real, labels
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out / "checkpoints"
+
+    def _rng_state(self) -> dict[str, Any]:
+        state = {"cpu": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def save_checkpoint(self) -> Path:
+        name = f"step-{self.step:08d}"
+        final = self.ckpt_dir / name
+        tmp = self.ckpt_dir / f".tmp-{name}-{os.getpid()}"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        save_file(_cpu_state(self.G), tmp / "generator.safetensors")
+        save_file(_cpu_state(self.D), tmp / "discriminator.safetensors")
+        state = {
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "objective": {k: v.detach().cpu() for k, v in self.objective.state_dict().items()},
+            "rng": self._rng_state(),
+        }
+        torch.save(state, tmp / "trainer_state.pt")
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(tmp)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        with atomic_path(self.ckpt_dir / "latest") as t:
+            t.write_text(name + "\n")
+        self._prune()
+        return final
+
+    def _prune(self) -> None:
+        keep = max(1, self.cfg.keep_checkpoints)
+        done = sorted(p for p in self.ckpt_dir.glob("step-*") if p.is_dir())
+        for old in done[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def load_checkpoint(self, path: Path) -> None:
+        _load_strict(self.G, path / "generator.safetensors")
+        _load_strict(self.D, path / "discriminator.safetensors")
+        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.objective.load_state_dict({k: v.to(self.device) for k, v in state["objective"].items()})
+        torch.set_rng_state(state["rng"]["cpu"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+
+    # ---- logging ---------------------------------------------------------------------------
+    def _write_log(self, record: dict[str, Any]) -> None:
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _truncate_log(self) -> None:
+        """After a resume, drop log lines from steps the last checkpoint does not include."""
+        log = self.out / "log.jsonl"
+        if not log.exists():
+            return
+        keep = []
+        for line in log.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= self.step:
+                    keep.append(line)
+            except (ValueError, KeyError):
+                continue  # a torn last line from a killed run
+        with atomic_path(log) as tmp:
+            tmp.write_text("".join(l + "\n" for l in keep))
+
+    def write_samples(self) -> Path:
+        images = self.G.sample(GRID_SIZE, seed=GRID_SEED, labels=self._grid_labels())
+        (self.out / "samples").mkdir(parents=True, exist_ok=True)
+        path = save_grid(images, self.out / "samples" / f"step-{self.step:08d}.png")
+        shutil.copyfile(path, self.out / ".samples.png.tmp")
+        os.replace(self.out / ".samples.png.tmp", self.out / "samples.png")
+        return path
+
+    def _grid_labels(self):
+        k = self.G.num_classes
+        if not k:
+            return None
+        return torch.arange(GRID_SIZE) % k
+
+    # ---- the loop --------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        previous = {}
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread
+                pass
+        return previous
+
+    def fit(self, *, progress: bool = True) -> dict[str, float]:
+        """Train until ``total_steps``; return the last logged scalars."""
+        from tqdm.auto import tqdm
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        ctx = StepContext(self.G, self.D, self.opt_g, self.opt_d, self.device, self.step,
+                          autocast=self._autocast, channels_last=self.cfg.channels_last)
+        self.G.train()
+        self.D.train()
+        finite = torch.ones((), dtype=torch.bool, device=self.device)
+        acc: dict[str, torch.Tensor] = {}
+        n_acc = 0
+        last: dict[str, float] = {}
+        previous = self._install_signal_handlers()
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not progress, dynamic_ncols=True,
+                   desc=f"{self.cfg.arch}", unit="step")
+        t0 = time.perf_counter()
+        try:
+            while self.step < self.total_steps:
+                real, labels = self._batch(self.step)
+                ctx.step = self.step
+                out = self._step_fn(ctx, real, labels)
+                for k, v in out.items():
+                    v = v.detach().float()
+                    finite &= torch.isfinite(v)
+                    acc[k] = acc[k] + v if k in acc else v
+                n_acc += 1
+                self.step += 1
+                bar.update(1)
+                at_log = self.step % self.cfg.log_every == 0 or self.step == self.total_steps
+                at_ckpt = self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps
+                at_sample = self.step % self.cfg.sample_every == 0 or self.step == self.total_steps
+                if at_log or at_ckpt or self._stop_signal is not None:
+                    if not bool(finite):  # the only host sync, at intervals
+                        bad = [k for k, v in out.items() if not torch.isfinite(v).all()]
+                        self._diverged(bad)
+                    self.train_seconds += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                if at_log and n_acc:
+                    last = {k: round(float(v) / n_acc, 6) for k, v in acc.items()}
+                    self._write_log({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
+                                     "seconds": round(self.train_seconds, 2), **last})
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+                    acc, n_acc = {}, 0
+                if at_sample:
+                    self.write_samples()
+                    self.plot_losses()
+                if at_ckpt:
+                    self.save_checkpoint()
+                if self._stop_signal is not None:
+                    self.save_checkpoint()
+                    name = signal.Signals(self._stop_signal).name
+                    raise TrainingInterrupted(
+                        f"{name} received: saved a checkpoint at step {self.step} in {self.ckpt_dir}; continue with --resume"
+                    )
+        finally:
+            bar.close()
+            for sig, h in previous.items():
+                signal.signal(sig, h)
+        return last
+
+    def _diverged(self, bad: list[str]) -> None:
+        latest = latest_checkpoint(self.out)
+        where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
+        raise TrainingDiverged(
+            f"loss became NaN/Inf ({', '.join(bad) or 'a logged scalar'}) by step {self.step}; {where}: "
+            f"lower the learning rates (--lr-g/--lr-d) or try --no-bf16, then --resume"
+        )
+
+    def plot_losses(self) -> Path | None:
+        from .plots import plot_log
+
+        return plot_log(self.out / "log.jsonl", self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}")
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved recipe, for run.json and model cards."""
+        return {
+            "architecture": self.spec.name,
+            "arch_config": self.arch_cfg.to_dict(),
+            "objective": self.objective_name,
+            "objective_config": self.objective.config(),
+            "batch_size": self.batch_size,
+            "lr_g": self.lr_g,
+            "lr_d": self.lr_d,
+            "betas": list(self.betas),
+            "total_steps": self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "dataset": self.dataset.describe(),
+            "hardware": hardware_summary(self.device),
+            "torch": torch.__version__,
+        }
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+
+
+def _load_strict(module: torch.nn.Module, path: Path) -> None:
+    load_state_strict(module, load_file(path), where=str(path))
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    run_dir = Path(run_dir)
+    pointer = run_dir / "checkpoints" / "latest"
+    if pointer.exists():
+        cand = run_dir / "checkpoints" / pointer.read_text().strip()
+        if (cand / "trainer_state.pt").exists():
+            return cand
+    # a pointer lost with the rest intact: fall back to the newest complete folder
+    done = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if (p / "trainer_state.pt").exists())
+    return done[-1] if done else None
+
+
+def load_run(run_dir: str | os.PathLike) -> TrainConfig:
+    run_dir = Path(run_dir)
+    path = run_dir / "run.json"
+    if not path.exists():
+        raise GanzooError(f"{run_dir} is not a ganzoo run directory (no run.json); pass the --out folder of `ganzoo train`")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GanzooError(f"{path} is not valid JSON ({exc}); restore it or start a new run") from None
+    return TrainConfig.from_dict(data["train"])
+
+
+def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
+          command: str | None = None, **trainer_kwargs) -> Trainer:
+    """Create (or resume) a run in ``out_dir`` and train it to the end."""
+    out = Path(out_dir)
+    if resume:
+        saved = load_run(out)
+        if cfg.steps is not None or cfg.epochs is not None:  # allow extending a finished run
+            saved.steps, saved.epochs = cfg.steps, cfg.epochs
+        cfg = saved
+    elif (out / "run.json").exists():
+        raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")
+    trainer = Trainer(cfg, out, **trainer_kwargs)
+    if resume:
+        ckpt = latest_checkpoint(out)
+        if ckpt is None:
+            raise GanzooError(f"{out} has no complete checkpoint to resume from; start it again without --resume")
+        trainer.load_checkpoint(ckpt)
+        trainer._truncate_log()
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "run.json", {
+            "ganzoo_version": _version(),
+            "command": command or " ".join(sys.argv),
+            "train": cfg.to_dict(),
+            "resolved": trainer.describe(),
+        })
+    trainer.fit(progress=progress)
+    return trainer
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,57 @@
+"""Shared fixtures: a tiny architecture plugin written only against ganzoo's public API, and tiny data."""
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganzoo import plugins
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "ganzoo-tiny"))
+import ganzoo_tiny  # noqa: E402
+from ganzoo_tiny import TINY  # noqa: E402
+
+
+@pytest.fixture
+def tiny_plugin():
+    plugins.register_plugin(ganzoo_tiny, name="tiny-test-plugin")
+    yield TINY
+    plugins.unregister_plugin("tiny-test-plugin")
+
+
+def write_idx(folder: Path, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """Write Fashion-MNIST-style IDX .gz files (uint8 images (N, 28, 28), labels (N,))."""
+    prefix = "train" if split == "train" else "t10k"
+    folder.mkdir(parents=True, exist_ok=True)
+    n = images.shape[0]
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.to(torch.uint8).numpy().tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.to(torch.uint8).numpy().tobytes())
+
+
+@pytest.fixture
+def tiny_fmnist(tmp_path) -> Path:
+    """32 train and 16 test images of simple shapes (a bright square whose position is the class)."""
+    folder = tmp_path / "fmnist"
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 32), ("test", 16)):
+        labels = torch.arange(n) % 10
+        images = (torch.rand(n, 28, 28, generator=g) * 40).to(torch.uint8)
+        for i, lab in enumerate(labels.tolist()):
+            r, c = divmod(lab, 4)
+            images[i, 4 + 6 * r:10 + 6 * r, 2 + 6 * c:8 + 6 * c] = 230
+        write_idx(folder, split, images, labels)
+    return folder

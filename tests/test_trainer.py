@@ -1,0 +1,199 @@
+"""The trainer: exact resume, divergence, signals, SIGKILL, run-directory contents."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import ganzoo
+from ganzoo import plugins
+from ganzoo.errors import GanzooError
+from ganzoo.trainer import TrainConfig, TrainingDiverged, latest_checkpoint, train
+
+from conftest import REPO
+
+
+def _cfg(data: Path, **kw) -> TrainConfig:
+    base = dict(arch="tiny", data=f"fashion-mnist:{data}", steps=4, log_every=1, sample_every=100,
+                checkpoint_every=100, seed=3, arch_config={"dropout": 0.3})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    ck = latest_checkpoint(run)
+    out = {f"G.{k}": v for k, v in load_file(ck / "generator.safetensors").items()}
+    out.update({f"D.{k}": v for k, v in load_file(ck / "discriminator.safetensors").items()})
+    return out
+
+
+def test_resume_is_exact(tiny_plugin, tiny_fmnist, tmp_path):
+    # 32 images / batch 4 = 8 steps per epoch; cross an epoch boundary too
+    straight = tmp_path / "straight"
+    train(_cfg(tiny_fmnist, steps=10), straight, progress=False)
+    split = tmp_path / "split"
+    train(_cfg(tiny_fmnist, steps=6, checkpoint_every=3), split, progress=False)
+    train(_cfg(tiny_fmnist, steps=10), split, resume=True, progress=False)
+    a, b = _weights(straight), _weights(split)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    steps = [json.loads(l)["step"] for l in (split / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 11))
+
+
+def test_two_plus_two_equals_four(tiny_plugin, tiny_fmnist, tmp_path):
+    train(_cfg(tiny_fmnist, steps=4), tmp_path / "a", progress=False)
+    train(_cfg(tiny_fmnist, steps=2), tmp_path / "b", progress=False)
+    train(_cfg(tiny_fmnist, steps=4), tmp_path / "b", resume=True, progress=False)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_directory_contents(tiny_plugin, tiny_fmnist, tmp_path):
+    run = tmp_path / "run"
+    train(_cfg(tiny_fmnist, steps=6, sample_every=3, checkpoint_every=2, keep_checkpoints=2), run, progress=False)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["train"]["arch"] == "tiny" and meta["resolved"]["batch_size"] == 4
+    assert (run / "samples.png").stat().st_size > 0 and (run / "loss.png").stat().st_size > 0
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000003.png", "step-00000006.png"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("step-*")) == ["step-00000004", "step-00000006"]
+    state = torch.load(latest_checkpoint(run) / "trainer_state.pt", weights_only=True)
+    assert state["step"] == 6 and "opt_g" in state and "rng" in state
+    rows = [json.loads(l) for l in (run / "log.jsonl").read_text().splitlines()]
+    assert {"loss_d", "loss_g", "d_acc"} <= rows[-1].keys()
+
+
+def test_existing_run_needs_resume(tiny_plugin, tiny_fmnist, tmp_path):
+    train(_cfg(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
+    with pytest.raises(GanzooError, match="--resume"):
+        train(_cfg(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
+
+
+class ExplodingObjective(ganzoo.Objective):
+    """Finite for 3 steps, then NaN."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def step(self, ctx, real, labels):
+        self.calls += 1
+        fake = ctx.generate(real.shape[0])
+        loss = fake.mean() + ctx.D(real).mean()
+        ctx.update(loss, ctx.opt_g)
+        bad = float("nan") if self.calls > 3 else 0.0
+        return {"loss_d": loss.detach() + bad, "loss_g": loss.detach()}
+
+
+class ExplodingPlugin:
+    @staticmethod
+    @ganzoo.hookimpl
+    def register_objectives(register):
+        register("exploding", ExplodingObjective)
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tiny_plugin, tiny_fmnist, tmp_path):
+    plugins.register_plugin(ExplodingPlugin, name="exploding")
+    try:
+        run = tmp_path / "run"
+        with pytest.raises(TrainingDiverged, match="step-00000002"):
+            train(_cfg(tiny_fmnist, steps=8, objective="exploding", checkpoint_every=2, log_every=2), run, progress=False)
+        assert latest_checkpoint(run).name == "step-00000002"
+    finally:
+        plugins.unregister_plugin("exploding")
+
+
+# ---- out-of-process: an installed plugin, SIGTERM and SIGKILL --------------------------------
+@pytest.fixture(scope="module")
+def installed_tiny(tmp_path_factory):
+    """pip-install the out-of-tree fixture plugin into a target folder (no network)."""
+    target = tmp_path_factory.mktemp("site")
+    for pkg in ("ganzoo-tiny", "ganzoo-broken"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                        "--no-index", "--target", str(target), str(REPO / "tests" / "fixtures" / pkg)],
+                       check=True, capture_output=True)
+    env = dict(os.environ, PYTHONPATH=str(target), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _ganzoo(env, *args, **kw):
+    return subprocess.run([sys.executable, "-m", "ganzoo", *args], env=env, capture_output=True, text=True, **kw)
+
+
+def test_installed_plugin_appears_and_trains(installed_tiny, tiny_fmnist, tmp_path):
+    out = _ganzoo(installed_tiny, "list")
+    assert out.returncode == 0, out.stderr
+    assert "tiny" in out.stdout
+    # the broken plugin is reported and the others still load
+    assert "ganzoo-broken" in out.stderr and "deliberate test failure" in out.stderr
+    out = _ganzoo(installed_tiny, "plugins")
+    assert "ganzoo-tiny" in out.stdout and "FAILED" in out.stdout
+    run = tmp_path / "run"
+    out = _ganzoo(installed_tiny, "train", "tiny", "--data", f"fashion-mnist:{tiny_fmnist}", "--steps", "2",
+                  "--out", str(run), "--quiet")
+    assert out.returncode == 0, out.stderr
+    out = _ganzoo(installed_tiny, "sample", str(run), "-n", "4", "-o", str(tmp_path / "g.png"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "g.png").stat().st_size > 0
+    # restricting plugins by name leaves the tiny one out
+    env = dict(installed_tiny, GANZOO_PLUGINS="ganzoo-broken")
+    out = _ganzoo(env, "list")
+    assert "  tiny " not in out.stdout
+
+
+def _start(env, run, data, *extra):
+    return subprocess.Popen([sys.executable, "-m", "ganzoo", "train", "tiny", "--data", f"fashion-mnist:{data}",
+                             "--steps", "1000000", "--checkpoint-every", "5", "--log-every", "5",
+                             "--sample-every", "1000000", "--out", str(run), "--quiet", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(run, proc, timeout=60):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        ck = latest_checkpoint(run) if (run / "checkpoints").exists() else None
+        if ck is not None and int(ck.name.split("-")[1]) >= 10:
+            return ck
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("no checkpoint in time")
+
+
+def test_sigterm_saves_a_checkpoint(installed_tiny, tiny_fmnist, tmp_path):
+    run = tmp_path / "run"
+    proc = _start(installed_tiny, run, tiny_fmnist)
+    _wait_for_checkpoint(run, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "SIGTERM received" in err and "--resume" in err and "Traceback" not in err
+    step = int(latest_checkpoint(run).name.split("-")[1])
+    state = torch.load(latest_checkpoint(run) / "trainer_state.pt", weights_only=True)
+    assert state["step"] == step
+
+
+def test_sigkill_resumes_from_last_checkpoint(installed_tiny, tiny_fmnist, tmp_path):
+    run = tmp_path / "run"
+    proc = _start(installed_tiny, run, tiny_fmnist, "--checkpoint-every", "1")
+    _wait_for_checkpoint(run, proc)
+    proc.kill()
+    proc.communicate()
+    ck = latest_checkpoint(run)
+    step = int(ck.name.split("-")[1])
+    # everything in the pointed-to checkpoint loads
+    load_file(ck / "generator.safetensors")
+    load_file(ck / "discriminator.safetensors")
+    torch.load(ck / "trainer_state.pt", weights_only=True)
+    out = _ganzoo(installed_tiny, "train", "--resume", "--out", str(run), "--steps", str(step + 3), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert latest_checkpoint(run).name == f"step-{step + 3:08d}"
+    logged = [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()]
+    assert logged == sorted(set(logged)) and logged[-1] == step + 3
