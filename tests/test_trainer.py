@@ -18,7 +18,7 @@ from ganzoo import plugins
 from ganzoo.errors import GanzooError
 from ganzoo.trainer import TrainConfig, TrainingDiverged, latest_checkpoint, train
 
-from conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _cfg(data: Path, **kw) -> TrainConfig:
