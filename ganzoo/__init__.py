@@ -16,6 +16,7 @@ __all__ = [
     "GanzooError", "PluginError", "hookimpl", "Generator", "Discriminator",
     "Objective", "StepContext", "Architecture", "DatasetSpec", "GANConfig",
     "OptimizerSettings", "create", "list_architectures", "__version__",
+    "load", "list_pretrained", "finetune",
 ]
 
 
@@ -34,3 +35,28 @@ def create(arch: str, **config):
     from .models import build
 
     return build(arch, **config)
+
+
+def load(ref, *, device=None, discriminator: bool = False):
+    """A released model's generator in eval mode (``(G, D)`` with ``discriminator=True``).
+
+    ``ref``: a catalog name (``ganzoo.list_pretrained()``), a model folder, a run directory
+    or a Hub id ``org/name[@revision]``. See :func:`ganzoo.hub.load`.
+    """
+    from .hub import load as _load
+
+    return _load(ref, device=device, discriminator=discriminator)
+
+
+def list_pretrained(detail: bool = False):
+    """Names of the released models in the catalog (``detail=True``: one dict each)."""
+    from .hub import list_pretrained as _list
+
+    return _list(detail=detail)
+
+
+def finetune(ref, **kwargs):
+    """Fine-tune a released model on new data: see :func:`ganzoo.hub.finetune`."""
+    from .hub import finetune as _finetune
+
+    return _finetune(ref, **kwargs)

@@ -53,8 +53,13 @@ def cmd_list(args) -> int:
     if args.pretrained:
         from .hub import list_pretrained
 
-        for entry in list_pretrained(detail=True):
+        from .hub import catalog_path
+
+        rows = list_pretrained(detail=True)
+        for entry in rows:
             print(f"{entry['name']:<24} {entry['architecture']:<12} {entry['image']:<10} {entry['where']}")
+        if not rows:
+            print(f"no pretrained models in the catalog {catalog_path()} yet; add one with `ganzoo catalog add`")
         return 0
     reg = get_registry()
     print("architectures:")
@@ -135,12 +140,125 @@ def cmd_sample(args) -> int:
     from .hub import load
     from .io import save_grid
 
-    G = load(args.ref, device=args.device if args.device != "auto" else None)
+    G = load(args.ref, device=args.device)
     labels = _labels_arg(G, args.label, args.n)
     images = G.sample(args.n, seed=args.seed, labels=labels, autocast=args.bf16)
     save_grid(images, args.output, nrow=args.nrow)
     print(f"wrote {args.n} samples of {args.ref} to {args.output}")
     return 0
+
+
+# ---- released models: export, push, fine-tune, catalog (ganzoo.hub) ---------------------------
+def _export_kwargs(args) -> dict:
+    kw = {"name": args.name, "description": args.description, "license": args.license,
+          "datasets": args.dataset, "data_license": args.data_license, "data_attribution": args.data_attribution,
+          "metrics": dict(args.metric) if args.metric else None,
+          "class_names": [c.strip() for c in args.class_names.split(",")] if args.class_names else None,
+          "generator_dtype": "bfloat16" if args.bf16_generator else None,
+          "training_state": True if args.training_state else None}
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def cmd_export(args) -> int:
+    from .hub import export_model
+
+    out = export_model(args.ref, args.out, overwrite=args.overwrite, **_export_kwargs(args))
+    print(f"wrote model folder {out} (config.json, generator/discriminator.safetensors, README.md, samples.png)")
+    return 0
+
+
+def cmd_push(args) -> int:
+    from .hub import push
+
+    info = push(args.ref, args.repo, private=args.private or None, branch=args.branch, token=args.token,
+                commit_message=args.message, **_export_kwargs(args))
+    print(f"pushed to {info['repo']} at revision {info['revision']} ({info['url']}); pin it in the catalog with: "
+          f"ganzoo catalog add NAME FOLDER --repo {info['repo']} --revision {info['revision']}")
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    from .hub import finetune
+
+    if not args.data:
+        raise GanzooError("ganzoo finetune needs --data KIND:PATH (the new data)")
+    for flag, value in (("--image-size", args.image_size), ("--channels", args.channels), ("--set", args.set)):
+        if value:
+            raise GanzooError(f"{flag}: a fine-tune keeps the base model's architecture config; drop {flag}")
+    cfg = _train_config_from_args(args).to_dict()
+    for key in ("arch", "data", "arch_config", "data_label", "steps", "epochs", "freeze", "base_model"):
+        cfg.pop(key, None)
+    trainer = finetune(args.ref, data=args.data, out=args.out, steps=args.steps, epochs=args.epochs,
+                       freeze=args.freeze or [], label=args.label, progress=not args.quiet,
+                       command="ganzoo " + " ".join(sys.argv[1:]), **cfg)
+    print(f"fine-tuned {args.ref} for {trainer.step} steps; run in {args.out}; "
+          f"export it with `ganzoo export {args.out} FOLDER`")
+    return 0
+
+
+def cmd_catalog_add(args) -> int:
+    from .hub import add_catalog_entry, catalog_path
+
+    entry = add_catalog_entry(args.name, args.folder, repo=args.repo, revision=args.revision,
+                              catalog=args.catalog, embed=not args.no_embed, description=args.description)
+    where = f", embedded at {entry.embedded}" if entry.embedded else ""
+    print(f"catalog {args.catalog or catalog_path()}: {entry.name} -> {entry.repo}@{entry.revision} "
+          f"({len(entry.files)} files pinned by sha256{where})")
+    return 0
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", help="model name in the card and config (default: the folder name)")
+    p.add_argument("--description", help="one paragraph for the model card")
+    p.add_argument("--license", help="license of the weights, a Hub license id (default: the data's, else 'other')")
+    p.add_argument("--dataset", action="append", metavar="HUB_DATASET_ID", help="dataset id for the card metadata")
+    p.add_argument("--data-license", help="the training data's license (default: known for fashion-mnist, utkface)")
+    p.add_argument("--data-attribution", help="the training data's source and attribution, for the card")
+    p.add_argument("--metric", type=_kv, action="append", metavar="NAME=VALUE", help="a metric for the card, e.g. fid=23.1")
+    p.add_argument("--class-names", help="comma-separated class names (default: the training data's)")
+    p.add_argument("--bf16-generator", action="store_true", help="store the generator in bfloat16 (half the size)")
+    p.add_argument("--training-state", action="store_true",
+                   help="include optimizer/objective state (training_state.safetensors) for fine-tuning")
+
+
+def _add_hub_commands(sub) -> None:
+    p = sub.add_parser("export", help="write a model folder (config, safetensors, card, samples) from a run")
+    p.add_argument("ref", metavar="RUN_DIR", help="run directory (or any model reference)")
+    p.add_argument("out", metavar="OUT_FOLDER", help="model folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing folder")
+    _add_export_options(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("push", help="publish a run or a model folder to the Hugging Face Hub")
+    p.add_argument("ref", metavar="RUN_OR_FOLDER")
+    p.add_argument("--repo", required=True, metavar="ORG/NAME", help="Hub repository (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--branch", "--revision", dest="branch", help="branch to commit to (created; default main)")
+    p.add_argument("--token", help="Hub token (default: `hf auth login`'s, or HF_TOKEN)")
+    p.add_argument("--message", help="commit message")
+    _add_export_options(p)
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser(
+        "finetune", help="continue training a released model (or a run) on new data",
+        description="Fine-tune REF (catalog name, model folder, run directory or ORG/NAME[@REV]) on --data. "
+                    "--freeze PART freezes a part the architecture declares freezable "
+                    "(e.g. began: encoder; an unknown part's error lists them).")
+    p.add_argument("ref", metavar="REF")
+    _add_train_options(p)
+    p.set_defaults(func=cmd_finetune)
+
+    p = sub.add_parser("catalog", help="maintain the catalog of released models")
+    csub = p.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
+    c = csub.add_parser("add", help="(re)write a catalog entry from a model folder: sha256 of each file, repo, revision")
+    c.add_argument("name", help="catalog name (a Python name: it becomes a torch.hub entrypoint)")
+    c.add_argument("folder", help="the model folder (as exported and pushed)")
+    c.add_argument("--repo", required=True, metavar="ORG/NAME", help="Hub repository holding the same files")
+    c.add_argument("--revision", required=True, help="the pinned revision: the commit `ganzoo push` printed")
+    c.add_argument("--catalog", help="catalog file (default: $GANZOO_CATALOG, else ganzoo/catalog.json)")
+    c.add_argument("--no-embed", action="store_true", help="do not record the folder as the embedded copy")
+    c.add_argument("--description", help="one line for `ganzoo list --pretrained` (default: config.json's)")
+    c.set_defaults(func=cmd_catalog_add)
 
 
 # ---- parser ---------------------------------------------------------------------------------
@@ -205,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
     p.set_defaults(func=cmd_sample)
 
+    _add_hub_commands(sub)
     return parser
 
 

@@ -1,0 +1,1188 @@
+"""Released models: model folders, the catalog, loading, export, publishing and fine-tuning.
+
+A released model is a folder laid out as a Hugging Face model repository::
+
+    config.json                  architecture, plugin, every constructor argument, image shape,
+                                 latent size, classes, pixel range, recipe, lineage (schema below)
+    generator.safetensors        generator weights (float32, or bfloat16: config.json records it)
+    discriminator.safetensors    discriminator weights (float32)
+    README.md                    model card: YAML metadata, how to load, data license/attribution
+    samples.png                  64 samples at a fixed seed
+    training_state.safetensors   optional: Adam moments and objective state, for fine-tuning
+
+It is saved and loaded through :class:`GANModel`, a ``huggingface_hub.ModelHubMixin``
+(so ``save_pretrained``/``from_pretrained``/``push_to_hub`` come with it) and
+safetensors only: pickled weights (.bin .pt .pth .ckpt) are refused.
+
+The catalog (``ganzoo/catalog.json``, or the file ``$GANZOO_CATALOG`` names) maps
+a short name to a Hub repository, a pinned revision and the sha256 of each file,
+and optionally to an ``embedded`` folder (relative to the catalog file) that is
+used before any download. Every file taken from either place is verified.
+
+>>> G = ganzoo.load("began_fashion")                   # doctest: +SKIP
+>>> G, D = ganzoo.load("org/name@main", discriminator=True)   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from huggingface_hub import ModelCard, ModelCardData, ModelHubMixin, constants as hf_constants
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .errors import GanzooError
+from .io import atomic_path, save_grid, write_json
+
+__all__ = [
+    "GANModel", "load", "list_pretrained", "export_model", "push", "finetune",
+    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256",
+]
+
+FORMAT = 1
+CATALOG_ENV = "GANZOO_CATALOG"
+BUILTIN_CATALOG = Path(__file__).with_name("catalog.json")
+CONFIG_NAME = "config.json"
+GENERATOR_FILE = "generator.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+TRAINING_STATE_FILE = "training_state.safetensors"
+CARD_NAME = "README.md"
+SAMPLES_NAME = "samples.png"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+SAMPLES_SEED = 1234
+SAMPLES_N = 64
+HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.\-]*/[\w.\-]+?)(?:@(?P<rev>[\w.\-/%]+))?$")
+CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PROJECT_URL = "https://github.com/ganzoo/ganzoo"
+
+# License and attribution of the data sets ganzoo knows, by dataset kind.
+KNOWN_DATA = {
+    "fashion-mnist": {
+        "datasets": ["zalando-datasets/fashion_mnist"],
+        "license": "mit",
+        "attribution": "Fashion-MNIST by Zalando Research (Xiao, Rasul & Vollgraf 2017, arXiv:1708.07747), "
+                       "MIT License, https://github.com/zalandoresearch/fashion-mnist",
+    },
+    "utkface": {
+        "datasets": [],
+        "license": "other",
+        "attribution": "UTKFace (Zhang, Song & Qi, CVPR 2017, https://susanqq.github.io/UTKFace/): "
+                       "for non-commercial research purposes only; the copyright of the images remains "
+                       "with their owners",
+    },
+}
+
+
+# ---- small helpers ----------------------------------------------------------------------------
+def _one_line(text: Any, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a file, hex."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _is_lfs_pointer(path: Path) -> bool:
+    try:
+        return path.stat().st_size < 1024 and path.read_bytes().startswith(b"version https://git-lfs")
+    except OSError:
+        return False
+
+
+def _resolve_device(device) -> torch.device:
+    from .trainer import resolve_device
+
+    if device is None:
+        return torch.device("cpu")
+    return resolve_device(device)
+
+
+def _refuse_pickle(path: str | os.PathLike, label: str | None = None) -> None:
+    name = os.path.basename(str(path))
+    if name.lower().endswith(PICKLE_SUFFIXES):
+        raise GanzooError(
+            f"{label or path}: refusing pickled weights {name!r} (pickle can run code when loaded); "
+            f"ganzoo loads safetensors only: convert it with safetensors.torch.save_file, or export the run "
+            f"with `ganzoo export RUN FOLDER`"
+        )
+
+
+def _read_safetensors(path: Path, label: str) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # SafetensorError, OSError, ...: a corrupt or truncated file
+        raise GanzooError(
+            f"{label}: {path.name} is not a readable safetensors file (truncated or corrupt: {_one_line(exc, 120)}); "
+            f"download it again or re-export the model folder"
+        ) from None
+
+
+def _cast_state(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous() for k, v in state.items()}
+
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+# ---- the catalog -----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class CatalogEntry:
+    """One released model: where it lives on the Hub and what its files hash to."""
+
+    name: str
+    repo: str
+    revision: str
+    files: dict[str, str]
+    embedded: Path | None = None
+    architecture: str = ""
+    image_shape: tuple[int, ...] = ()
+    description: str = ""
+    catalog: Path | None = None
+
+
+def catalog_path() -> Path:
+    """The catalog in use: ``$GANZOO_CATALOG`` when set, else the built-in ``ganzoo/catalog.json``."""
+    env = os.environ.get(CATALOG_ENV)
+    return Path(env).expanduser() if env else BUILTIN_CATALOG
+
+
+def _read_catalog_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        if path == BUILTIN_CATALOG:
+            return {"format": FORMAT, "models": {}}
+        raise GanzooError(f"catalog {path} (from ${CATALOG_ENV}) does not exist; fix the path or unset {CATALOG_ENV}")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as exc:
+        raise GanzooError(f"catalog {path} is not valid JSON ({_one_line(exc, 100)}); restore it from git") from None
+    if not isinstance(data, dict) or not isinstance(data.get("models", {}), dict):
+        raise GanzooError(f"catalog {path} must be an object with a \"models\" object; restore it from git")
+    data.setdefault("models", {})
+    return data
+
+
+def load_catalog(path: str | os.PathLike | None = None) -> dict[str, CatalogEntry]:
+    """Name -> :class:`CatalogEntry` for every model in the catalog."""
+    path = Path(path) if path is not None else catalog_path()
+    data = _read_catalog_file(path)
+    out: dict[str, CatalogEntry] = {}
+    for name, e in data["models"].items():
+        if not isinstance(e, dict) or not all(k in e for k in ("repo", "revision", "files")):
+            raise GanzooError(f"catalog {path}: entry {name!r} needs repo, revision and files; "
+                              f"rewrite it with `ganzoo catalog add {name} FOLDER --repo ORG/NAME --revision REV`")
+        emb = e.get("embedded")
+        out[name] = CatalogEntry(
+            name=name, repo=e["repo"], revision=e["revision"], files=dict(e["files"]),
+            embedded=(path.parent / emb).resolve() if emb else None,
+            architecture=e.get("architecture", ""), image_shape=tuple(e.get("image_shape", ())),
+            description=e.get("description", ""), catalog=path,
+        )
+    return out
+
+
+def _folder_config(folder: Path) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise GanzooError(f"{folder}: no such folder; pass a model folder written by `ganzoo export`")
+    cfg = folder / CONFIG_NAME
+    if not cfg.is_file():
+        raise GanzooError(f"{folder}: missing {CONFIG_NAME}; export the folder again with `ganzoo export RUN {folder}`")
+    try:
+        return _check_config(json.loads(cfg.read_text()), str(folder))
+    except ValueError as exc:
+        raise GanzooError(f"{cfg} is not valid JSON ({_one_line(exc, 80)}); export the folder again") from None
+
+
+def add_catalog_entry(name: str, folder: str | os.PathLike, *, repo: str, revision: str,
+                      catalog: str | os.PathLike | None = None, embed: bool = True,
+                      description: str | None = None) -> CatalogEntry:
+    """(Re)write the catalog entry ``name`` from a model folder: the sha256 of each of its files,
+    the Hub repository and pinned revision, and (``embed``) the folder's path relative to the catalog.
+
+    >>> add_catalog_entry("began_fashion", "models/began_fashion", repo="org/began-fashion",
+    ...                   revision="0123abc...")        # doctest: +SKIP
+    """
+    if not CATALOG_NAME.match(name):
+        raise GanzooError(f"catalog name {name!r}: use letters, digits and underscores (a Python name, "
+                          f"so torch.hub can offer it), e.g. began_fashion")
+    if not HUB_ID.match(repo) or "@" in repo:
+        raise GanzooError(f"--repo {repo!r}: write the Hub repository as ORG/NAME")
+    folder = Path(folder)
+    config = _folder_config(folder)
+    files: dict[str, str] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or not p.is_file():
+            continue
+        _refuse_pickle(p, str(folder))
+        files[p.name] = file_sha256(p)
+    for required in (GENERATOR_FILE, DISCRIMINATOR_FILE):
+        if required not in files:
+            raise GanzooError(f"{folder}: missing {required}; export the folder again with `ganzoo export RUN {folder}`")
+    path = Path(catalog) if catalog is not None else catalog_path()
+    data = _read_catalog_file(path) if path.exists() else {"format": FORMAT, "models": {}}
+    entry: dict[str, Any] = {
+        "repo": repo,
+        "revision": revision,
+        "architecture": config.get("architecture", ""),
+        "image_shape": list(config.get("image_shape", [])),
+        "description": description if description is not None else config.get("description", ""),
+    }
+    if embed:
+        entry["embedded"] = Path(os.path.relpath(folder.resolve(), path.parent.resolve())).as_posix()
+    entry["files"] = files
+    data["format"] = FORMAT
+    data["models"][name] = entry
+    data["models"] = dict(sorted(data["models"].items()))
+    write_json(path, data)
+    return load_catalog(path)[name]
+
+
+def list_pretrained(detail: bool = False):
+    """Names of the catalog's models, sorted; ``detail=True``: one dict per model
+    (name, repo, revision, architecture, image, where: embedded / cached / hub, description)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    entries = load_catalog()
+    if not detail:
+        return sorted(entries)
+    rows = []
+    for name, e in sorted(entries.items()):
+        if e.embedded is not None and (e.embedded / GENERATOR_FILE).is_file():
+            where = f"embedded ({e.embedded})"
+        else:
+            try:
+                hit = try_to_load_from_cache(e.repo, GENERATOR_FILE, revision=e.revision)
+            except Exception:
+                hit = None
+            where = "cached" if isinstance(hit, str) else f"hub {e.repo}@{e.revision[:12]}"
+        rows.append({"name": name, "repo": e.repo, "revision": e.revision, "architecture": e.architecture,
+                     "image": "x".join(map(str, e.image_shape)), "where": where, "description": e.description})
+    return rows
+
+
+def _unknown_name(ref: str) -> GanzooError:
+    names = sorted(load_catalog())
+    close = difflib.get_close_matches(ref, names, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return GanzooError(
+        f"unknown model {ref!r}: {hint}use a catalog name (`ganzoo list --pretrained`: {', '.join(names) or 'none yet'}), "
+        f"a model folder, a run directory, or a Hub id ORG/NAME[@REVISION]"
+    )
+
+
+# ---- where files come from -------------------------------------------------------------------
+class _Source:
+    """Files of one model, by name: from a folder, the catalog (embedded or downloaded) or the Hub."""
+
+    label: str
+    lineage: dict[str, Any]
+
+    def path(self, filename: str, *, required: bool = True) -> Path | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class _FolderSource(_Source):
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.label = str(folder)
+        self.lineage = {"base_model": str(folder), "revision": None}
+
+    def path(self, filename: str, *, required: bool = True) -> Path | None:
+        p = self.folder / filename
+        if p.is_file():
+            return p
+        if required:
+            if filename.endswith(".safetensors"):
+                stem = filename[: -len(".safetensors")]
+                for q in sorted(self.folder.glob(f"{stem}*")):
+                    _refuse_pickle(q, str(self.folder))
+            raise GanzooError(
+                f"{self.folder}: missing {filename}; a model folder holds {CONFIG_NAME}, {GENERATOR_FILE} and "
+                f"{DISCRIMINATOR_FILE}: export it again with `ganzoo export RUN {self.folder}`"
+            )
+        return None
+
+
+class _HubSource(_Source):
+    """A Hub repository at a revision; with ``sha256`` (a catalog entry) every file is verified,
+    and files in ``embedded`` are used before any download."""
+
+    def __init__(self, repo: str, revision: str | None, *, name: str | None = None,
+                 sha256: dict[str, str] | None = None, embedded: Path | None = None,
+                 cache_dir=None, force_download: bool = False, local_files_only: bool = False, token=None):
+        self.repo, self.revision = repo, revision
+        self.name = name
+        self.sha256 = sha256
+        self.embedded = embedded
+        self.kw = dict(cache_dir=cache_dir, force_download=force_download,
+                       local_files_only=local_files_only, token=token)
+        self.label = name or (f"{repo}@{revision}" if revision else repo)
+        self.commit: str | None = None
+        self.lineage = {"base_model": name or repo, "repo": repo, "revision": revision}
+
+    def _verify(self, path: Path, filename: str, where: str) -> None:
+        if self.sha256 is None:
+            return
+        got = file_sha256(path)
+        want = self.sha256[filename]
+        if got != want:
+            hint = ""
+            if _is_lfs_pointer(path):
+                hint = " (it is a git LFS pointer: run `git lfs pull`)"
+            fix = (f"restore the embedded folder from git{hint}, or delete it to download from {self.repo}"
+                   if where == "embedded" else
+                   f"delete {path} (the HF cache copy) and load again, or fix the catalog entry with `ganzoo catalog add`")
+            raise GanzooError(
+                f"{self.label}: {filename} ({where}) has sha256 {got[:16]}… but the catalog pins {want[:16]}…; "
+                f"the file is corrupt, truncated or changed: {fix}"
+            )
+
+    def path(self, filename: str, *, required: bool = True) -> Path | None:
+        if self.sha256 is not None and filename not in self.sha256:
+            if required:
+                raise GanzooError(f"{self.label}: the catalog lists no sha256 for {filename}; rewrite the entry with "
+                                  f"`ganzoo catalog add {self.name} FOLDER --repo {self.repo} --revision REV`")
+            return None
+        if self.embedded is not None and (self.embedded / filename).is_file():
+            p = self.embedded / filename
+            self._verify(p, filename, "embedded")
+            if self.lineage.get("revision") is None:
+                self.lineage["revision"] = self.revision
+            return p
+        try:
+            local = hf_hub_download(self.repo, filename, revision=self.revision, library_name="ganzoo",
+                                    library_version=_version(), **self.kw)
+        except Exception as exc:
+            if isinstance(exc, EntryNotFoundError) and not isinstance(exc, LocalEntryNotFoundError) and not required:
+                return None
+            raise _hub_error(exc, label=self.label, repo=self.repo, revision=self.revision, filename=filename) from None
+        p = Path(local)
+        self._verify(p, filename, "downloaded")
+        commit = p.parent.name
+        if re.fullmatch(r"[0-9a-f]{40}", commit):
+            self.commit = commit
+            self.lineage["revision"] = commit
+        return p
+
+
+def _hub_error(exc: Exception, *, label: str, repo: str, revision: str | None, filename: str) -> GanzooError:
+    where = f"{repo}@{revision or 'main'}"
+    endpoint = hf_constants.ENDPOINT
+    if isinstance(exc, RepositoryNotFoundError):
+        return GanzooError(f"{label}: repository {repo!r} not found on the Hub ({endpoint}); check the name, "
+                           f"or log in (`hf auth login`) if it is private")
+    if isinstance(exc, RevisionNotFoundError):
+        return GanzooError(f"{label}: revision {revision!r} not found in {repo}; use an existing branch, tag or commit")
+    if isinstance(exc, (LocalEntryNotFoundError, OfflineModeIsEnabled)) or (
+        isinstance(exc, ValueError) and "offline" in str(exc).lower()
+    ):
+        if hf_constants.is_offline_mode():
+            return GanzooError(
+                f"{label}: {filename} of {where} is not in the Hugging Face cache ({hf_constants.HF_HUB_CACHE}) and "
+                f"HF_HUB_OFFLINE=1 forbids downloading it; unset HF_HUB_OFFLINE once to download it"
+            )
+        return GanzooError(f"{label}: cannot download {filename} of {where} from {endpoint} and it is not cached; "
+                           f"check the connection (or HF_ENDPOINT) and retry")
+    if isinstance(exc, EntryNotFoundError):
+        return GanzooError(f"{label}: {where} has no {filename}; it is not a ganzoo model folder "
+                           f"(one holds {CONFIG_NAME}, {GENERATOR_FILE}, {DISCRIMINATOR_FILE})")
+    if isinstance(exc, HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", "?")
+        return GanzooError(f"{label}: the Hub ({endpoint}) answered HTTP {status} for {filename} of {where}: "
+                           f"{_one_line(str(exc).splitlines()[0], 120)}; retry later or check HF_ENDPOINT")
+    if isinstance(exc, OSError) and "Consistency check failed" in str(exc):
+        return GanzooError(f"{label}: the download of {filename} from {where} was incomplete (fewer bytes than the "
+                           f"Hub announced); the partial file was discarded: retry")
+    if isinstance(exc, ValueError):
+        return GanzooError(f"{label}: {_one_line(exc, 160)}; write a Hub id as ORG/NAME[@REVISION]")
+    return GanzooError(f"{label}: downloading {filename} of {where} failed ({type(exc).__name__}: "
+                       f"{_one_line(exc, 160)}); retry, or check HF_ENDPOINT / HF_HUB_OFFLINE")
+
+
+def _source_for(ref: str, *, revision: str | None = None, **download_kw) -> _Source:
+    """A model folder, a catalog name, or a Hub id ``org/name[@revision]``."""
+    ref = str(ref)
+    _refuse_pickle(ref)
+    p = Path(ref).expanduser()
+    if p.is_dir():
+        if (p / "run.json").exists() and not (p / CONFIG_NAME).exists():
+            raise GanzooError(f"{p} is a run directory, not a model folder; export it first with `ganzoo export {p} FOLDER`")
+        if not (p / CONFIG_NAME).exists():
+            raise GanzooError(f"{p} is neither a model folder (no {CONFIG_NAME}) nor a run directory (no run.json); "
+                              f"point at a folder written by `ganzoo export` or `ganzoo train --out`")
+        return _FolderSource(p)
+    if p.is_file():
+        raise GanzooError(f"{p} is a file; pass the model folder that holds it (with {CONFIG_NAME})")
+    catalog = load_catalog()
+    if ref in catalog:
+        e = catalog[ref]
+        return _HubSource(e.repo, revision or e.revision, name=ref, sha256=e.files, embedded=e.embedded, **download_kw)
+    m = HUB_ID.match(ref)
+    if m and not ref.startswith((".", "/", "~")):
+        rev = revision or (m.group("rev") and m.group("rev").replace("%2F", "/"))
+        return _HubSource(m.group("repo"), rev, **download_kw)
+    if os.sep in ref or ref.startswith((".", "~")):
+        raise GanzooError(f"{ref}: no such folder; pass a model folder, a run directory, a catalog name or ORG/NAME")
+    raise _unknown_name(ref)
+
+
+# ---- the model container ---------------------------------------------------------------------
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _plugin_of(arch: str) -> dict[str, str]:
+    from .plugins import get_registry
+
+    reg = get_registry()
+    dist = reg.provider.get(("architecture", arch), "unknown")
+    version = next((p.version for p in reg.plugins if p.distribution == dist), "unknown")
+    return {"distribution": dist, "version": version}
+
+
+def _check_config(config: Any, label: str) -> dict[str, Any]:
+    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str) \
+            or not isinstance(config.get("arch_config"), dict):
+        raise GanzooError(f"{label}: {CONFIG_NAME} is not a ganzoo model config (needs \"architecture\" and "
+                          f"\"arch_config\"); export the folder again with `ganzoo export`")
+    fmt = config.get("ganzoo_format", FORMAT)
+    if not isinstance(fmt, int) or fmt > FORMAT:
+        raise GanzooError(f"{label}: {CONFIG_NAME} has format {fmt!r}, newer than this ganzoo reads ({FORMAT}); "
+                          f"upgrade ganzoo (pip install -U ganzoo)")
+    return config
+
+
+def _build(config: dict[str, Any], label: str):
+    from .models import build_from_config
+    from .plugins import get_registry
+
+    reg = get_registry()
+    arch = config["architecture"]
+    if arch not in reg.architectures:
+        plugin = config.get("plugin") or {}
+        dist, ver = plugin.get("distribution"), plugin.get("version")
+        want = f"{dist}=={ver}" if dist and ver and ver not in ("unknown", "local") else (dist or f"ganzoo-{arch}")
+        raise GanzooError(
+            f"{label}: architecture {arch!r} is not provided by any installed plugin; it comes from {dist or 'an unrecorded distribution'}: "
+            f"pip install {want} (installed: {', '.join(sorted(reg.architectures)) or 'none'})"
+        )
+    spec = reg.architectures[arch]
+    cfg = spec.make_config(**config["arch_config"])
+    G, D = build_from_config(spec, cfg)
+    want_shape = config.get("image_shape")
+    if want_shape is not None and tuple(want_shape) != tuple(G.image_shape):
+        raise GanzooError(f"{label}: {CONFIG_NAME} says image_shape {tuple(want_shape)} but its arch_config builds "
+                          f"{tuple(G.image_shape)}; the config.json was edited: restore it")
+    return spec, cfg, G, D
+
+
+def _attach(config: dict[str, Any], *nets) -> None:
+    k = int(config.get("num_classes", 0) or 0)
+    names = list(config.get("class_names") or [str(i) for i in range(k)])
+    for net in nets:
+        if net is None:
+            continue
+        net.class_names = list(names)
+        net.model_info = config
+
+
+class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
+               pipeline_tag="unconditional-image-generation", repo_url=PROJECT_URL):
+    """A generator and discriminator with their ``config.json``, saved and loaded as a model folder.
+
+    ``save_pretrained(folder)`` writes the folder (config, safetensors weights, model card,
+    samples); ``from_pretrained(ref)`` takes a folder, a catalog name or a Hub id
+    ``org/name[@revision]``; ``push_to_hub(repo_id)`` uploads it (huggingface_hub's mixin).
+
+    >>> model = GANModel.from_pretrained("began_fashion", discriminator=True)   # doctest: +SKIP
+    >>> model.save_pretrained("my-model")                                         # doctest: +SKIP
+    """
+
+    def __init__(self, G, D=None, config: dict | None = None, training_state: dict | None = None,
+                 generator_dtype: str | None = None) -> None:
+        self.G, self.D = G, D
+        self.config: dict[str, Any] = dict(config or {})
+        self.training_state = training_state
+        self.generator_dtype = generator_dtype or self.config.get("weights", {}).get("generator", {}).get("dtype", "float32")
+        if self.generator_dtype not in _DTYPES:
+            raise GanzooError(f"generator dtype {self.generator_dtype!r}: use one of {', '.join(_DTYPES)}")
+
+    # -- saving -------------------------------------------------------------------------------
+    def _save_pretrained(self, save_directory: Path) -> None:
+        save_directory = Path(save_directory)
+        config = dict(self.config)
+        config["weights"] = {
+            "generator": {"file": GENERATOR_FILE, "dtype": self.generator_dtype},
+            "discriminator": {"file": DISCRIMINATOR_FILE, "dtype": "float32"} if self.D is not None else None,
+        }
+        g_state = _cast_state(self.G.state_dict(), _DTYPES[self.generator_dtype])
+        meta = {"format": "pt", "ganzoo_architecture": str(config.get("architecture", ""))}
+        with atomic_path(save_directory / GENERATOR_FILE) as tmp:
+            save_file(g_state, str(tmp), metadata=meta)
+        if self.D is not None:
+            with atomic_path(save_directory / DISCRIMINATOR_FILE) as tmp:
+                save_file(_cast_state(self.D.state_dict(), torch.float32), str(tmp), metadata=meta)
+        if self.training_state is not None:
+            tensors, tmeta = encode_training_state(self.training_state)
+            with atomic_path(save_directory / TRAINING_STATE_FILE) as tmp:
+                save_file(tensors, str(tmp), metadata=tmeta)
+            config["training_state"] = TRAINING_STATE_FILE
+        # the samples come from the weights as stored (bf16-rounded when so saved)
+        G = self.G
+        if self.generator_dtype != "float32":
+            G = copy.deepcopy(self.G).cpu()
+            G.load_state_dict({k: v.to(G.state_dict()[k].dtype) for k, v in g_state.items()})
+        labels = torch.arange(SAMPLES_N) % G.num_classes if G.num_classes else None
+        save_grid(G.sample(SAMPLES_N, seed=SAMPLES_SEED, labels=labels).cpu(), save_directory / SAMPLES_NAME)
+        self.config = config
+        self.generate_model_card().save(save_directory / CARD_NAME)
+        write_json(save_directory / CONFIG_NAME, config)
+
+    def generate_model_card(self, *args, **kwargs) -> ModelCard:
+        return model_card(self.config)
+
+    # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *, force_download: bool = False, token=None,
+                        cache_dir=None, local_files_only: bool = False, revision: str | None = None,
+                        **model_kwargs) -> "GANModel":
+        """Load a model folder, a catalog name (verified against the catalog) or a Hub id ``org/name[@revision]``.
+
+        Keyword arguments: ``device`` (default CPU; ``"auto"``: CUDA when available),
+        ``discriminator`` (default True: also load D), ``training_state`` (default False).
+        """
+        source = _source_for(str(pretrained_model_name_or_path), revision=revision, cache_dir=cache_dir,
+                             force_download=force_download, local_files_only=local_files_only, token=token)
+        return cls._from_pretrained(model_id=str(pretrained_model_name_or_path), revision=revision,
+                                    cache_dir=cache_dir, force_download=force_download,
+                                    local_files_only=local_files_only, token=token, _source=source, **model_kwargs)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
+                         config: dict | None = None, device=None, discriminator: bool = True,
+                         training_state: bool = False, _source: _Source | None = None, **unused) -> "GANModel":
+        source = _source or _source_for(model_id, revision=revision, cache_dir=cache_dir,
+                                        force_download=force_download, local_files_only=local_files_only, token=token)
+        label = source.label
+        cfg_path = source.path(CONFIG_NAME)
+        try:
+            config = json.loads(Path(cfg_path).read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise GanzooError(f"{label}: {CONFIG_NAME} is not valid JSON ({_one_line(exc, 80)}); "
+                              f"download or export the model folder again") from None
+        config = _check_config(config, label)
+        weights = config.get("weights") or {}
+        for part in ("generator", "discriminator"):
+            fname = ((weights.get(part) or {}).get("file")) or ""
+            if fname:
+                _refuse_pickle(fname, label)
+        spec, arch_cfg, G, D = _build(config, label)
+        from .models import load_state_strict
+
+        g_path = source.path(GENERATOR_FILE)
+        load_state_strict(G, _read_safetensors(g_path, label), where=f"{label}: {GENERATOR_FILE}")
+        if discriminator:
+            d_path = source.path(DISCRIMINATOR_FILE)
+            load_state_strict(D, _read_safetensors(d_path, label), where=f"{label}: {DISCRIMINATOR_FILE}")
+        else:
+            D = None
+        state = None
+        if training_state:
+            ts = source.path(TRAINING_STATE_FILE, required=False)
+            if ts is not None:
+                state = decode_training_state(ts, label)
+        dev = _resolve_device(device)
+        for net in (G, D):
+            if net is not None:
+                net.to(dev).eval()
+        _attach(config, G, D)
+        model = cls(G, D, config=config, training_state=state)
+        model.source = source
+        model.lineage = dict(source.lineage)
+        return model
+
+    @property
+    def arch_name(self) -> str:
+        return self.config.get("architecture", "")
+
+    def to(self, device) -> "GANModel":
+        for net in (self.G, self.D):
+            if net is not None:
+                net.to(device)
+        return self
+
+
+# ---- model cards --------------------------------------------------------------------------------
+CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+{{ description }}
+
+![64 samples at seed {{ seed }}](samples.png)
+
+A **{{ architecture }}** generative adversarial network from the `{{ distribution }}` plugin of
+[ganzoo]({{ repo_url }}): {{ image }} images{% if classes %}, conditional on {{ num_classes }} classes
+({{ classes }}){% endif %}, latent size {{ latent_dim }}, output range {{ pixel_range }}.
+
+## How to load
+
+```bash
+pip install ganzoo {{ distribution }}
+ganzoo sample {{ ref }} -n 64 -o grid.png
+```
+
+```python
+import ganzoo
+
+G = ganzoo.load("{{ ref }}")              # the generator, in eval mode
+images = G.sample(64, seed=0)              # float32 in [-1, 1], shape (64, {{ image_shape }})
+G, D = ganzoo.load("{{ ref }}", discriminator=True)
+```
+
+The weights are safetensors (`generator.safetensors` in {{ g_dtype }}, `discriminator.safetensors`);
+`config.json` holds every constructor argument, the training recipe and the lineage.
+
+## Training
+
+| | |
+|---|---|
+{% for k, v in recipe %}| {{ k }} | {{ v }} |
+{% endfor %}
+{% if lineage %}
+## Lineage
+
+Fine-tuned from `{{ lineage.base_model }}`{% if lineage.revision %} at revision `{{ lineage.revision }}`{% endif %}.
+{% endif %}
+{% if metrics %}
+## Metrics
+
+| metric | value |
+|---|---|
+{% for k, v in metrics %}| {{ k }} | {{ v }} |
+{% endfor %}
+{% endif %}
+## Data
+
+{{ data_attribution }}
+
+Data license: {{ data_license }}. These weights were trained on that data; their use is subject to its terms.
+"""
+
+
+def model_card(config: dict[str, Any]) -> ModelCard:
+    """The README.md of a model folder, from its config.json (huggingface_hub ModelCard)."""
+    data = config.get("data") or {}
+    lineage = config.get("lineage") or None
+    training = config.get("training") or {}
+    metrics = config.get("metrics") or {}
+    tags = ["ganzoo", "gan", "pytorch", "unconditional-image-generation" if not config.get("num_classes")
+            else "class-conditional-image-generation", str(config.get("architecture", ""))]
+    base = None
+    if lineage and lineage.get("repo"):
+        base = lineage["repo"]
+    card_data = ModelCardData(
+        license=config.get("license") or "other",
+        library_name="ganzoo",
+        tags=[t for t in tags if t],
+        datasets=list(config.get("datasets") or []) or None,
+        pipeline_tag="unconditional-image-generation",
+        metrics=sorted(metrics) or None,
+        base_model=base,
+    )
+    plugin = config.get("plugin") or {}
+    names = config.get("class_names") or []
+    recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
+                   ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
+                   ("batch size", "batch_size"), ("lr G / D", None), ("betas", "betas"), ("seed", "seed"),
+                   ("torch", "torch"), ("ganzoo", "ganzoo_version")]
+    recipe = []
+    for label, key in recipe_keys:
+        if key is None:
+            if "lr_g" in training:
+                recipe.append((label, f"{training.get('lr_g')} / {training.get('lr_d')}"))
+            continue
+        if training.get(key) not in (None, ""):
+            v = training[key]
+            recipe.append((label, f"`{v}`" if key == "command" else str(v).replace("|", "\\|")))
+    shape = config.get("image_shape") or []
+    name = config.get("name") or config.get("architecture", "model")
+    return ModelCard.from_template(
+        card_data,
+        template_str=CARD_TEMPLATE,
+        title=name,
+        description=config.get("description") or f"A {config.get('architecture')} GAN trained with ganzoo.",
+        seed=SAMPLES_SEED,
+        architecture=config.get("architecture"),
+        distribution=plugin.get("distribution", "ganzoo"),
+        repo_url=PROJECT_URL,
+        image="x".join(map(str, shape)),
+        image_shape=", ".join(map(str, shape)),
+        classes=", ".join(map(str, names)),
+        num_classes=config.get("num_classes", 0),
+        latent_dim=config.get("latent_dim"),
+        pixel_range=str(list(config.get("pixel_range") or [-1, 1])),
+        ref=config.get("hub_id") or name,
+        g_dtype=((config.get("weights") or {}).get("generator") or {}).get("dtype", "float32"),
+        recipe=recipe,
+        lineage=lineage,
+        metrics=sorted(metrics.items()),
+        data_attribution=data.get("attribution") or "The data's source and attribution were not recorded.",
+        data_license=data.get("license") or "not recorded",
+    )
+
+
+# ---- training state (optimizer + objective) without pickle -------------------------------------
+def encode_training_state(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """``{"opt_g": ..., "opt_d": ..., "objective": {...}}`` → (tensors, metadata) for safetensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, str] = {"format": "ganzoo-training-state-1"}
+    for opt in ("opt_g", "opt_d"):
+        sd = state.get(opt)
+        if not sd:
+            continue
+        scalars: dict[str, dict[str, Any]] = {}
+        for idx, pstate in sd["state"].items():
+            for key, val in pstate.items():
+                if isinstance(val, torch.Tensor):
+                    tensors[f"{opt}/{idx}/{key}"] = val.detach().cpu().contiguous()
+                else:
+                    scalars.setdefault(str(idx), {})[key] = val
+        meta[f"{opt}.param_groups"] = json.dumps(sd["param_groups"])
+        meta[f"{opt}.scalars"] = json.dumps(scalars)
+    for key, val in (state.get("objective") or {}).items():
+        tensors[f"objective/{key}"] = torch.as_tensor(val).detach().cpu().contiguous()
+    if "step" in state:
+        meta["step"] = str(int(state["step"]))
+    return tensors, meta
+
+
+def decode_training_state(path: Path, label: str = "") -> dict[str, Any]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise GanzooError(f"{label}: {path.name} is not a readable safetensors file ({_one_line(exc, 100)}); "
+                          f"delete it to fine-tune without optimizer state") from None
+    out: dict[str, Any] = {"objective": {}}
+    for opt in ("opt_g", "opt_d"):
+        if f"{opt}.param_groups" not in meta:
+            continue
+        groups = json.loads(meta[f"{opt}.param_groups"])
+        for g in groups:
+            if "betas" in g:
+                g["betas"] = tuple(g["betas"])
+        pstate: dict[int, dict[str, Any]] = {}
+        for idx, scal in json.loads(meta.get(f"{opt}.scalars", "{}")).items():
+            pstate.setdefault(int(idx), {}).update(scal)
+        out[opt] = {"state": pstate, "param_groups": groups}
+    for key, val in tensors.items():
+        head, _, rest = key.partition("/")
+        if head == "objective":
+            out["objective"][rest] = val
+        elif head in out:
+            idx, _, name = rest.partition("/")
+            out[head]["state"].setdefault(int(idx), {})[name] = val
+    for opt in ("opt_g", "opt_d"):
+        if opt in out:
+            out[opt]["state"] = dict(sorted(out[opt]["state"].items()))
+    if "step" in meta:
+        out["step"] = int(meta["step"])
+    return out
+
+
+# ---- runs ---------------------------------------------------------------------------------------
+def _is_run(path: Path) -> bool:
+    return path.is_dir() and (path / "run.json").exists()
+
+
+def _run_seconds(run: Path, step: int) -> float | None:
+    log = run / "log.jsonl"
+    if not log.exists():
+        return None
+    seconds = None
+    for line in log.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if rec.get("step", 0) <= step and "seconds" in rec:
+            seconds = rec["seconds"]
+    return seconds
+
+
+def _data_info(data_spec: str, *, license: str | None = None, datasets: Iterable[str] | None = None,
+               data_license: str | None = None, data_attribution: str | None = None) -> dict[str, Any]:
+    kind = data_spec.split(":", 1)[0] if ":" in (data_spec or "") else ""
+    known = KNOWN_DATA.get(kind, {})
+    return {
+        "kind": kind,
+        "datasets": list(datasets) if datasets else list(known.get("datasets", [])),
+        "license": data_license or known.get("license"),
+        "attribution": data_attribution or known.get("attribution")
+        or f"Trained on {data_spec!r}; its source and license were not recorded (pass --data-license and --data-attribution).",
+        "weights_license": license or known.get("license") or "other",
+    }
+
+
+def _run_class_names(meta: dict, cfg, arch_cfg) -> list[str]:
+    k = int(getattr(arch_cfg, "num_classes", 0) or 0)
+    if not k:
+        return []
+    names = meta.get("class_names") or (meta.get("resolved") or {}).get("class_names")
+    if names and len(names) == k:
+        return list(map(str, names))
+    try:  # the dataset loader caches decoded images, so this is cheap after training
+        from .data import load_dataset
+
+        ds = load_dataset(cfg.data, image_size=arch_cfg.image_size, channels=arch_cfg.channels, label=cfg.data_label)
+        if len(ds.class_names) == k:
+            return list(map(str, ds.class_names))
+    except Exception:
+        pass
+    return [str(i) for i in range(k)]
+
+
+def _load_run(run: Path, *, device=None, discriminator: bool = False, class_names: list[str] | None = None,
+              load_class_names: bool = False, training_state: bool = False) -> GANModel:
+    from .models import build_from_config, load_state_strict
+    from .plugins import get_registry
+    from .trainer import latest_checkpoint, load_run
+
+    cfg = load_run(run)
+    meta = json.loads((run / "run.json").read_text())
+    reg = get_registry()
+    if cfg.arch not in reg.architectures:
+        reg.architecture(cfg.arch)  # raises the registry's one-line error naming the known ones
+    spec = reg.architectures[cfg.arch]
+    arch_cfg = spec.make_config(**cfg.arch_config)
+    G, D = build_from_config(spec, arch_cfg)
+    ckpt = latest_checkpoint(run)
+    if ckpt is None:
+        raise GanzooError(f"{run} has no complete checkpoint yet; let `ganzoo train` reach its first checkpoint "
+                          f"(--checkpoint-every) or finish")
+    load_state_strict(G, _read_safetensors(ckpt / GENERATOR_FILE, str(run)), where=f"{ckpt / GENERATOR_FILE}")
+    if discriminator:
+        load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}")
+    else:
+        D = None
+    step = int(ckpt.name.split("-")[-1])
+    resolved = meta.get("resolved") or {}
+    if class_names is None:
+        if load_class_names:
+            class_names = _run_class_names(meta, cfg, arch_cfg)
+        else:
+            k = arch_cfg.num_classes
+            names = meta.get("class_names") or resolved.get("class_names")
+            class_names = list(names) if names and len(names) == k else [str(i) for i in range(k)]
+    spe = resolved.get("steps_per_epoch") or 0
+    config = {
+        "ganzoo_format": FORMAT,
+        "library_name": "ganzoo",
+        "ganzoo_version": _version(),
+        "name": run.name,
+        "description": "",
+        "architecture": spec.name,
+        "plugin": _plugin_of(spec.name),
+        "arch_config": arch_cfg.to_dict(),
+        "image_shape": list(G.image_shape),
+        "latent_dim": G.latent_dim,
+        "num_classes": G.num_classes,
+        "class_names": list(class_names),
+        "pixel_range": list(G.pixel_range),
+        "training": {
+            "command": meta.get("command"),
+            "ganzoo_version": meta.get("ganzoo_version"),
+            "data": cfg.data,
+            "data_label": cfg.data_label,
+            "dataset": resolved.get("dataset"),
+            "steps": step,
+            "epochs": round(step / spe, 3) if spe else None,
+            "wall_time_s": _run_seconds(run, step),
+            "hardware": resolved.get("hardware"),
+            "torch": resolved.get("torch"),
+            "objective": resolved.get("objective"),
+            "objective_config": resolved.get("objective_config"),
+            "batch_size": resolved.get("batch_size"),
+            "lr_g": resolved.get("lr_g"),
+            "lr_d": resolved.get("lr_d"),
+            "betas": resolved.get("betas"),
+            "seed": cfg.seed,
+            "bf16": cfg.bf16,
+            "flip": cfg.flip,
+            "freeze": list(cfg.freeze),
+            "checkpoint": ckpt.name,
+        },
+        "lineage": cfg.base_model or None,
+        "metrics": dict(meta.get("metrics") or {}),
+    }
+    state = None
+    if training_state:
+        raw = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=True)
+        state = {"opt_g": raw["opt_g"], "opt_d": raw["opt_d"], "objective": raw.get("objective", {}),
+                 "step": raw.get("step", step)}
+    dev = _resolve_device(device)
+    for net in (G, D):
+        if net is not None:
+            net.to(dev).eval()
+    _attach(config, G, D)
+    model = GANModel(G, D, config=config, training_state=state)
+    model.source = None
+    model.lineage = {"base_model": str(run), "revision": ckpt.name}
+    return model
+
+
+# ---- the public API -----------------------------------------------------------------------------
+def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, revision: str | None = None):
+    """Load a released model: the Generator in eval mode, or ``(G, D)`` with ``discriminator=True``.
+
+    ``ref`` is a catalog name (``ganzoo list --pretrained``), a model folder, a ganzoo run
+    directory (its latest checkpoint), or a Hub id ``org/name[@revision]``. ``device``: None
+    (CPU), ``"auto"`` (CUDA when available) or any torch device. The modules carry
+    ``.class_names``, ``.arch_name``, ``.gan_config`` and ``.model_info`` (the config.json).
+
+    >>> G = ganzoo.load("began_fashion")                 # doctest: +SKIP
+    >>> grid = G.sample(64, seed=0)                       # doctest: +SKIP
+    """
+    p = Path(str(ref)).expanduser()
+    if _is_run(p) and not (p / CONFIG_NAME).exists():
+        model = _load_run(p, device=device, discriminator=discriminator)
+    else:
+        model = GANModel.from_pretrained(str(ref), revision=revision, device=device, discriminator=discriminator)
+    return (model.G, model.D) if discriminator else model.G
+
+
+def _load_any(ref, *, discriminator=True, training_state=False, class_names=None) -> GANModel:
+    p = Path(str(ref)).expanduser()
+    if _is_run(p) and not (p / CONFIG_NAME).exists():
+        return _load_run(p, discriminator=discriminator, training_state=training_state,
+                         class_names=class_names, load_class_names=True)
+    model = GANModel.from_pretrained(str(ref), discriminator=discriminator, training_state=training_state)
+    if class_names is not None:
+        model.config["class_names"] = list(class_names)
+    return model
+
+
+def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | None = None,
+                 description: str | None = None, license: str | None = None, datasets: Iterable[str] | None = None,
+                 data_license: str | None = None, data_attribution: str | None = None,
+                 metrics: dict[str, float] | None = None, class_names: list[str] | None = None,
+                 generator_dtype: str = "float32", training_state: bool = False, hub_id: str | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write a model folder (config.json, weights, README.md, samples.png) from a run directory
+    (its latest checkpoint) or any loadable model. ``generator_dtype="bfloat16"`` halves the
+    generator file; ``training_state=True`` adds the optimizer/objective state for fine-tuning."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise GanzooError(f"{out} already exists and is not empty; choose another folder or pass --overwrite")
+    if generator_dtype not in _DTYPES:
+        raise GanzooError(f"generator dtype {generator_dtype!r}: use one of {', '.join(_DTYPES)}")
+    model = _load_any(ref, discriminator=True, training_state=training_state, class_names=class_names)
+    if training_state and model.training_state is None:
+        raise GanzooError(f"{ref}: has no training state to export; drop --training-state")
+    config = model.config
+    training = config.get("training") or {}
+    data_spec = training.get("data") or ""
+    prev = config.get("data") or {}
+    info = _data_info(data_spec, license=license or config.get("license"),
+                      datasets=datasets or config.get("datasets"),
+                      data_license=data_license or prev.get("license"),
+                      data_attribution=data_attribution or prev.get("attribution"))
+    config["name"] = name or config.get("name") or out.name
+    if description is not None:
+        config["description"] = description
+    config["license"] = info.pop("weights_license")
+    config["datasets"] = info.pop("datasets")
+    config["data"] = info
+    if metrics:
+        config["metrics"] = {**(config.get("metrics") or {}), **metrics}
+    if hub_id:
+        config["hub_id"] = hub_id
+    config.pop("weights", None)
+    config.pop("training_state", None)
+    model.config = config
+    model.generator_dtype = generator_dtype
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:  # write beside, then move in: a crash never leaves a half-written model folder
+        model.save_pretrained(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        for old in out.iterdir():
+            if old.is_file() and not (tmp / old.name).exists():
+                old.unlink()
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name == CONFIG_NAME):  # config.json last
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, branch: str | None = None,
+         token: str | None = None, commit_message: str | None = None, **export_kwargs) -> dict[str, str]:
+    """Publish a run or a model folder to the Hub repository ``repo`` (``create_repo`` + ``upload_folder``).
+
+    A run is exported first (``export_kwargs`` as for :func:`export_model`); a model folder is
+    checked (it must load) and uploaded as it is. Returns ``{"repo", "revision", "url"}``.
+    """
+    from huggingface_hub import HfApi
+
+    if not HUB_ID.match(repo) or "@" in repo:
+        raise GanzooError(f"--repo {repo!r}: write the Hub repository as ORG/NAME")
+    if hf_constants.is_offline_mode():
+        raise GanzooError("HF_HUB_OFFLINE=1 is set, so nothing can be pushed; unset HF_HUB_OFFLINE and retry")
+    p = Path(str(ref)).expanduser()
+    with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
+        if p.is_dir() and (p / CONFIG_NAME).exists() and not export_kwargs:
+            GANModel.from_pretrained(str(p), discriminator=True)  # refuse to publish a folder that does not load
+            folder = p
+        else:
+            folder = export_model(ref, Path(tmp) / "model", hub_id=repo, **export_kwargs)
+        for f in folder.iterdir():
+            _refuse_pickle(f, str(folder))
+        api = HfApi(token=token)
+        try:
+            api.create_repo(repo, private=private, exist_ok=True, repo_type="model")
+            if branch:
+                api.create_branch(repo, branch=branch, exist_ok=True, repo_type="model")
+            info = api.upload_folder(repo_id=repo, folder_path=str(folder), repo_type="model", revision=branch,
+                                     commit_message=commit_message or f"ganzoo {_version()}: upload {folder.name}",
+                                     ignore_patterns=[".*", "**/.*"])
+        except HfHubHTTPError as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", "?")
+            raise GanzooError(f"push to {repo} failed: HTTP {status}: {_one_line(str(exc).splitlines()[0], 120)}; "
+                              f"log in with `hf auth login` (a write token) or pass --token") from None
+        except (OSError, ValueError) as exc:
+            raise GanzooError(f"push to {repo} failed ({type(exc).__name__}: {_one_line(exc, 160)}); "
+                              f"check the connection and HF_ENDPOINT") from None
+    return {"repo": repo, "revision": info.oid, "url": str(info.commit_url)}
+
+
+def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps: int | None = None,
+             epochs: float | None = None, freeze: Iterable[str] = (), label: str | None = None,
+             progress: bool = True, command: str | None = None, optimizer_state: bool = True, **train_options):
+    """Continue training a released model (or a run) on new data; returns the :class:`~ganzoo.trainer.Trainer`.
+
+    G and D start from ``ref``'s weights; the optimizer and objective state too when the
+    model has them (a run's last checkpoint, or a folder's ``training_state.safetensors``),
+    except for a network with parts frozen by ``freeze`` (its parameter list changes).
+    ``train_options`` are :class:`~ganzoo.trainer.TrainConfig` fields (``lr_g``, ``batch_size``,
+    ``device``, ...). The run records ``base_model`` (and so will its exported model folder:
+    ``config.json`` ``lineage``).
+
+    >>> ganzoo.finetune("began_fashion", data="folder:shoes", steps=500, out="runs/shoes",
+    ...                 freeze=["encoder"])             # doctest: +SKIP
+    """
+    from .data import load_dataset
+    from .trainer import TrainConfig, train
+
+    out = Path(out)
+    if (out / "run.json").exists():
+        raise GanzooError(f"{out} already holds a run; choose another --out (or continue it with `ganzoo train --resume --out {out}`)")
+    model = _load_any(ref, discriminator=True, training_state=optimizer_state)
+    config = model.config
+    arch = config["architecture"]
+    from .plugins import get_registry
+
+    spec = get_registry().architecture(arch)
+    freeze = list(freeze or [])
+    for part in freeze:
+        if part not in spec.freezable:
+            raise GanzooError(f"--freeze {part}: architecture {arch!r} has no such part; "
+                              f"freezable: {', '.join(spec.freezable) or 'none'}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(train_options) - fields - {"arch", "data", "arch_config"})
+    if bad:
+        raise GanzooError(f"finetune: unknown option(s) {', '.join(bad)}; known: {', '.join(sorted(fields))}")
+    for fixed in ("arch", "arch_config"):
+        if fixed in train_options:
+            raise GanzooError(f"finetune: {fixed} comes from the base model; drop it")
+    lineage = dict(model.lineage)
+    lineage = {"base_model": lineage.get("base_model"), "repo": lineage.get("repo"), "revision": lineage.get("revision")}
+    if lineage["repo"] is None:
+        lineage.pop("repo")
+    cfg = TrainConfig(arch=arch, data=data, arch_config=dict(config["arch_config"]), data_label=label,
+                      steps=steps, epochs=epochs, freeze=freeze, base_model=lineage, **train_options)
+    G, D = model.G, model.D
+    G.train()
+    D.train()
+    arch_cfg = spec.make_config(**cfg.arch_config)
+    dataset = load_dataset(data, image_size=arch_cfg.image_size, channels=arch_cfg.channels, label=label)
+    if arch_cfg.num_classes:
+        if dataset.labels is None or dataset.num_classes != arch_cfg.num_classes:
+            got = dataset.num_classes if dataset.labels is not None else "no"
+            raise GanzooError(f"--data {data}: has {got} classes but {model.config.get('name') or ref} is conditional on "
+                              f"{arch_cfg.num_classes}; use a data set with the same classes")
+    kwargs: dict[str, Any] = {"G": G, "D": D, "dataset": dataset}
+    state = model.training_state
+    if state is not None:
+        for part in freeze:
+            for module in spec.freezable[part](G, D):
+                module.requires_grad_(False)
+        opt = spec.optimizer
+        lr = {"opt_g": cfg.lr_g if cfg.lr_g is not None else opt.lr_g,
+              "opt_d": cfg.lr_d if cfg.lr_d is not None else opt.lr_d}
+        betas = tuple(cfg.betas) if cfg.betas is not None else tuple(opt.betas)
+        opt_state = {}
+        for key, net in (("opt_g", G), ("opt_d", D)):
+            sd = state.get(key)
+            n = sum(1 for p in net.parameters() if p.requires_grad)
+            if not sd or sum(len(g["params"]) for g in sd["param_groups"]) != n:
+                print(f"ganzoo: the optimizers start fresh ({key[-1].upper()}'s trainable parameters differ from "
+                      f"the base model's)", file=sys.stderr)
+                opt_state = None
+                break
+            sd = copy.deepcopy(sd)
+            for g in sd["param_groups"]:  # the fine-tune's learning rate, not the base run's
+                g["lr"], g["betas"] = lr[key], betas
+            opt_state[key] = sd
+        if opt_state:
+            kwargs["optimizer_state"] = opt_state
+        if state.get("objective") and train_options.get("objective") in (None, config.get("training", {}).get("objective")):
+            kwargs["objective_state"] = state["objective"]
+    return train(cfg, out, progress=progress, command=command or f"ganzoo.finetune({str(ref)!r}, data={data!r})",
+                 **kwargs)
+
+
+def hub_entrypoint(name: str, *, pretrained: bool = True, device=None, discriminator: bool = False):
+    """What each ``hubconf.py`` entrypoint does: load catalog model ``name``, or (``pretrained=False``)
+    an untrained model of the same config."""
+    if pretrained:
+        return load(name, device=device, discriminator=discriminator)
+    source = _source_for(name)
+    config = _check_config(json.loads(Path(source.path(CONFIG_NAME)).read_text()), source.label)
+    _, _, G, D = _build(config, source.label)
+    dev = _resolve_device(device)
+    G.to(dev).eval()
+    D.to(dev).eval()
+    _attach(config, G, D)
+    return (G, D) if discriminator else G
