@@ -51,7 +51,7 @@ from torch import nn
 
 import ganzoo
 
-from ._keras import KerasSameConv2d, keras_init_, keras_same_padding
+from ganzoo.layers.keras import KerasSameConv2d, keras_init_, keras_same_padding
 
 __all__ = ["DeconvConfig", "DeconvGenerator", "DeconvDiscriminator", "ARCH", "register_architectures"]
 

@@ -23,7 +23,7 @@ import ganzoo
 from ganzoo.objective import StepContext
 from ganzoo.plugins import get_registry
 from ganzoo_deconv import ARCH, DeconvConfig, DeconvDiscriminator, DeconvGenerator
-from ganzoo_deconv._keras import KerasSameConv2d
+from ganzoo.layers.keras import KerasSameConv2d
 
 G_COUNTS_128 = [827_392] + [262_272] * 4 + [24_579]
 D_COUNTS_128 = [3_584] + [147_584] * 4 + [8_193]

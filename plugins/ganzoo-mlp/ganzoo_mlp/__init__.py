@@ -33,7 +33,7 @@ from torch import nn
 
 import ganzoo
 
-from ._keras import keras_batchnorm, keras_init_
+from ganzoo.layers.keras import keras_batchnorm, keras_init_
 
 __all__ = ["MLPConfig", "MLPGenerator", "MLPDiscriminator", "ARCH", "register_architectures"]
 

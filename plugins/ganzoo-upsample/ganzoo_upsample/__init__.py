@@ -48,7 +48,7 @@ from torch import nn
 
 import ganzoo
 
-from ._keras import KerasSameConv2d, keras_batchnorm, keras_init_
+from ganzoo.layers.keras import KerasSameConv2d, keras_batchnorm, keras_init_
 
 __all__ = ["UpsampleConfig", "UpsampleGenerator", "UpsampleDiscriminator", "ARCH", "register_architectures"]
 

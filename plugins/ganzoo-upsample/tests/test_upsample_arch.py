@@ -18,7 +18,7 @@ import ganzoo
 from ganzoo.objective import StepContext
 from ganzoo.plugins import get_registry
 from ganzoo_upsample import ARCH, UpsampleConfig, UpsampleDiscriminator, UpsampleGenerator
-from ganzoo_upsample._keras import KerasSameConv2d, keras_batchnorm, keras_same_padding
+from ganzoo.layers.keras import KerasSameConv2d, keras_batchnorm, keras_same_padding
 
 # Figura 7 (generator summary): (layer, Keras output shape without batch, Keras param count)
 G_SUMMARY = [

@@ -1,7 +1,7 @@
 """Keras semantics in PyTorch, for faithful ports of Keras sources.
 
-Kept inside this plugin (not in ganzoo's core) so that the distribution
-depends on nothing but ``ganzoo``.
+Shared by every plugin that ports a Keras source (upsample, deconv, mlp), and
+public so that third-party ports get the same semantics.
 
 * ``padding='same'`` in TensorFlow/Keras pads ``max((ceil(n/s) - 1)*s + k - n, 0)``
   pixels in all and puts the odd one at the bottom/right. With stride 2 on an

@@ -1,0 +1,1 @@
+"""Building blocks shared by architecture plugins (public API)."""
