@@ -246,7 +246,7 @@ def _add_hub_commands(sub) -> None:
                     "(e.g. began: encoder; an unknown part's error lists them).")
     p.add_argument("ref", metavar="REF")
     _add_train_options(p)
-    p.set_defaults(func=cmd_finetune)
+    p.set_defaults(func=cmd_finetune, arch=None)
 
     p = sub.add_parser("catalog", help="maintain the catalog of released models")
     csub = p.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)

@@ -133,13 +133,14 @@ def _refuse_pickle(path: str | os.PathLike, label: str | None = None) -> None:
         )
 
 
-def _read_safetensors(path: Path, label: str) -> dict[str, torch.Tensor]:
+def _read_safetensors(path: Path, label: str, source: "_Source | None" = None) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except Exception as exc:  # SafetensorError, OSError, ...: a corrupt or truncated file
+        fix = source.discard(path) if source is not None else ""
         raise GanzooError(
             f"{label}: {path.name} is not a readable safetensors file (truncated or corrupt: {_one_line(exc, 120)}); "
-            f"download it again or re-export the model folder"
+            f"{fix or 'download it again or re-export the model folder'}"
         ) from None
 
 
@@ -305,6 +306,10 @@ class _Source:
     def path(self, filename: str, *, required: bool = True) -> Path | None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def discard(self, path: Path) -> str:
+        """Forget a bad file; returns how the user gets a good one ("" = the default advice)."""
+        return ""
+
 
 class _FolderSource(_Source):
     def __init__(self, folder: Path):
@@ -345,6 +350,20 @@ class _HubSource(_Source):
         self.commit: str | None = None
         self.lineage = {"base_model": name or repo, "repo": repo, "revision": revision}
 
+    def discard(self, path: Path) -> str:
+        """Remove a corrupt downloaded file from the HF cache (its blob and snapshot link), so a retry downloads it."""
+        path = Path(path)
+        if self.embedded is not None and path.parent == self.embedded:
+            return ""
+        try:
+            blob = path.resolve()
+            if blob != path and blob.is_file():
+                blob.unlink()
+            path.unlink(missing_ok=True)
+        except OSError:
+            return f"delete {path} from the Hugging Face cache and load again"
+        return "the bad copy was removed from the Hugging Face cache: load again to download it afresh"
+
     def _verify(self, path: Path, filename: str, where: str) -> None:
         if self.sha256 is None:
             return
@@ -356,7 +375,8 @@ class _HubSource(_Source):
                 hint = " (it is a git LFS pointer: run `git lfs pull`)"
             fix = (f"restore the embedded folder from git{hint}, or delete it to download from {self.repo}"
                    if where == "embedded" else
-                   f"delete {path} (the HF cache copy) and load again, or fix the catalog entry with `ganzoo catalog add`")
+                   f"{self.discard(path)}; if it persists the Hub copy differs from the catalog: "
+                   f"fix the entry with `ganzoo catalog add`")
             raise GanzooError(
                 f"{self.label}: {filename} ({where}) has sha256 {got[:16]}… but the catalog pins {want[:16]}…; "
                 f"the file is corrupt, truncated or changed: {fix}"
@@ -607,10 +627,10 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
         from .models import load_state_strict
 
         g_path = source.path(GENERATOR_FILE)
-        load_state_strict(G, _read_safetensors(g_path, label), where=f"{label}: {GENERATOR_FILE}")
+        load_state_strict(G, _read_safetensors(g_path, label, source), where=f"{label}: {GENERATOR_FILE}")
         if discriminator:
             d_path = source.path(DISCRIMINATOR_FILE)
-            load_state_strict(D, _read_safetensors(d_path, label), where=f"{label}: {DISCRIMINATOR_FILE}")
+            load_state_strict(D, _read_safetensors(d_path, label, source), where=f"{label}: {DISCRIMINATOR_FILE}")
         else:
             D = None
         state = None
