@@ -21,6 +21,18 @@ used before any download. Every file taken from either place is verified.
 
 >>> G = ganzoo.load("began_fashion")                   # doctest: +SKIP
 >>> G, D = ganzoo.load("org/name@main", discriminator=True)   # doctest: +SKIP
+
+Releasing a model (e.g. ``began_fashion`` from the run ``runs/began_fashion``)::
+
+    ganzoo export runs/began_fashion models/began_fashion --name began_fashion \\
+        --description "BEGAN on Fashion-MNIST 64x64" [--bf16-generator] [--metric fid=...]
+    ganzoo push models/began_fashion --repo ORG/began-fashion      # prints the commit
+    ganzoo catalog add began_fashion models/began_fashion --repo ORG/began-fashion --revision COMMIT
+    git add models/began_fashion ganzoo/catalog.json               # the embedded default
+
+``catalog add`` (re)writes the entry: the sha256 of every file of the folder, the
+repository, the pinned revision and ``embedded`` (the folder relative to the
+catalog file; ``--no-embed`` leaves it out, so the files are downloaded).
 """
 from __future__ import annotations
 
