@@ -324,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     _add_hub_commands(sub)
+    from .eval import add_eval_command  # `ganzoo eval` lives with its code in ganzoo/eval.py
+
+    add_eval_command(sub)
     return parser
 
 

