@@ -288,6 +288,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-checkpoints", type=int, default=2)
     p.add_argument("--freeze", action="append", metavar="PART", help="freeze a part the architecture declares freezable")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's); 1 avoids OpenMP spin-wait collapse on a busy machine")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -336,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return int(args.func(args) or 0)
     except GanzooError as exc:

@@ -171,8 +171,11 @@ class Trainer:
 
             dataset = load_dataset(cfg.data, image_size=self.arch_cfg.image_size,
                                    channels=self.arch_cfg.channels, label=cfg.data_label)
-        if self.arch_cfg.num_classes and dataset.labels is None:
-            raise GanzooError(f"architecture {cfg.arch!r} is conditional but {cfg.data!r} has no labels; pass a labelled dataset")
+        if self.arch_cfg.num_classes:
+            if dataset.labels is None:
+                raise GanzooError(f"architecture {cfg.arch!r} is conditional but {cfg.data!r} has no labels; "
+                                  f"pass a labelled dataset (e.g. --label gender for utkface)")
+            dataset = dataset.labelled()  # drop images whose label is unknown (-1)
         self.dataset = dataset
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True

@@ -5,6 +5,7 @@ import gzip
 import os
 import struct
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ import torch
 from ganzoo import plugins
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# tests never write into the user's ~/.cache (datasets, FID statistics)
+os.environ["GANZOO_CACHE"] = tempfile.mkdtemp(prefix="ganzoo-test-cache-")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,8 +118,12 @@ def installed_tiny(tmp_path_factory):
     """pip-install the out-of-tree fixture plugin into a target folder (no network)."""
     target = tmp_path_factory.mktemp("site")
     for pkg in ("ganzoo-tiny", "ganzoo-broken"):
+        # build from a copy: a build leaves egg-info beside the sources, which would make the
+        # in-process fixture (on sys.path) look pip-installed too
+        src = tmp_path_factory.mktemp("src") / pkg
+        shutil.copytree(REPO / "tests" / "fixtures" / pkg, src)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                        "--no-index", "--target", str(target), str(REPO / "tests" / "fixtures" / pkg)],
+                        "--no-index", "--target", str(target), str(src)],
                        check=True, capture_output=True)
     env = dict(os.environ, PYTHONPATH=str(target), PYTHONUNBUFFERED="1")
     return env
