@@ -28,6 +28,9 @@ class StepContext:
     step: int
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
     channels_last: bool = False
+    #: another real batch ``(images, labels)`` from the training data, for objectives that
+    #: update D several times per step (``n_critic``); None: the caller has no stream to draw from
+    next_real: Callable[[], tuple[torch.Tensor, torch.Tensor | None]] | None = None
 
     def latent(self, n: int) -> torch.Tensor:
         return self.G.sample_latent(n, device=self.device)
