@@ -286,11 +286,11 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
     n_d = min(n, len(dataset)) if "dconf" in metrics else 0
     d_real, d_fake, d_kind = [], [], None
     if n_d:
+        if D.num_classes and dataset.labels is None:
+            raise GanzooError("this discriminator is conditional but the data have no labels; pass a labelled dataset")
         D.to(dev)
         was_training = D.training
         D.eval()
-        if D.num_classes and dataset.labels is None:
-            raise GanzooError("this discriminator is conditional but the data have no labels; pass a labelled dataset")
         real_rows = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(REAL_SEED + 2))[:n_d]
     bar = _bar(n, "generated images → " + (", ".join(ext_objs) or "D"), progress)
     try:
@@ -443,7 +443,9 @@ def format_report(result: dict[str, Any]) -> str:
         if e["name"] != "d_confusion":
             continue
         lines += [
-            f"discriminator confusion matrix ({e['rule']}; threshold {e['threshold']:.4g}):",
+            f"discriminator confusion matrix ({e['rule']}; "
+            + (f"median error {-e['threshold']:.4g}" if e["score"] == "reconstruction" else f"threshold {e['threshold']:.4g}")
+            + "):",
             f"{'':<22}{'called real':>12}{'called fake':>12}",
             f"{'real (' + str(e['n_real']) + ')':<22}{'TP ' + str(e['tp']):>12}{'FN ' + str(e['fn']):>12}",
             f"{'generated (' + str(e['n_generated']) + ')':<22}{'FP ' + str(e['fp']):>12}{'TN ' + str(e['tn']):>12}",
@@ -538,7 +540,9 @@ def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
             metric_name=f"{name} ({what}; {e.get('n_generated')} generated vs {e.get('n_real')} real)",
             metric_config=e.get("extractor") or "discriminator",
         ))
-    card.data.eval_results = results
+    ours = {"inception", "fmnist", "discriminator"}
+    foreign = [r for r in (card.data.eval_results or []) if getattr(r, "metric_config", None) not in ours]
+    card.data.eval_results = foreign + results  # results not written by ganzoo eval are kept
     card.data.model_name = card.data.model_name or config.get("name") or path.parent.name
     card.data.metrics = sorted(config.get("metrics") or {}) or None
     card.text = _metrics_section(card.text, evals)
@@ -605,6 +609,8 @@ def cmd_eval(args) -> int:
     extractors = parse_extractors(args.extractor)
     if args.n < 2:
         raise GanzooError(f"-n {args.n}: need at least 2 generated images (reported numbers use >= {REPORT_MIN_N})")
+    if args.kid_subsets < 1 or args.kid_subset_size < 2:
+        raise GanzooError("--kid-subsets must be >= 1 and --kid-subset-size >= 2")
     if args.batch_size is not None and args.batch_size < 1:
         raise GanzooError(f"--batch-size {args.batch_size}: use a positive number")
     folder = Path(str(args.ref)).expanduser()
@@ -630,7 +636,8 @@ def cmd_eval(args) -> int:
                               f"the full training split; got {', '.join(problems)}: fix that or add --force")
     result = evaluate(G, dataset, n=args.n, metrics=metrics, extractors=extractors, D=D,
                       batch_size=args.batch_size, seed=args.seed, n_real=args.n_real, device=device,
-                      progress=not args.quiet, extractor_path=args.extractor_path)
+                      progress=not args.quiet, extractor_path=args.extractor_path,
+                      kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size)
     result["model"] = str(args.ref)
     print(format_report(result))
     if args.json:
@@ -662,6 +669,8 @@ def add_eval_command(sub) -> None:
     p.add_argument("--batch-size", type=int, help="images per batch (default 50 with Inception, else 250)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--seed", type=int, default=0, help="latent seed: the images are G.sample(n, seed=SEED)")
+    p.add_argument("--kid-subsets", type=int, default=100, help="KID: number of random subsets (default 100)")
+    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID: images per subset (default 1000)")
     p.add_argument("--discriminator", action="store_true", help="also print D's confusion matrix (metric dconf)")
     p.add_argument("--json", metavar="OUT", help="write every number and its provenance as JSON")
     p.add_argument("--update-card", action="store_true",

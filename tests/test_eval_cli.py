@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch import nn
 
 import ganzoo
@@ -91,7 +91,10 @@ def model_folder(tmp_path, tiny_models, monkeypatch) -> Path:
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"architecture": "tiny", "arch_config": {}, "name": "tiny_fashion",
                                                     "metrics": {"fid": 123.4}}))
-    card = ModelCard.from_template(ModelCardData(library_name="ganzoo", metrics=["fid"]),
+    other = EvalResult(task_type="unconditional-image-generation", dataset_type="x", dataset_name="x",
+                       metric_type="fid", metric_value=1.0, metric_config="clean-fid")  # not ours: kept
+    card = ModelCard.from_template(ModelCardData(library_name="ganzoo", metrics=["fid"], eval_results=[other],
+                                                 model_name="tiny_fashion"),
                                    template_str="---\n{{ card_data }}\n---\n# tiny\n\n## Metrics\n\n| metric | value |\n"
                                                 "|---|---|\n| fid | 123.4 |\n\n## Data\n\nshapes\n")
     card.save(folder / "README.md")
@@ -211,6 +214,7 @@ def test_cli_eval_inception_and_fmnist_updates_the_card(model_folder, data, stan
     card = ModelCard.load(model_folder / "README.md")
     types = {(r.metric_type, r.metric_config) for r in card.data.eval_results}
     assert ("fid", "inception") in types and ("fid_fmnist_classifier", "fmnist") in types
+    assert ("fid", "clean-fid") in types and ("d_accuracy", "discriminator") in types
     assert card.data.model_name == "tiny_fashion" and "fid_fmnist_classifier" in card.data.metrics
     assert card.text.count("## Metrics") == 1 and "| fid | 123.4 |" not in card.text and "## Data" in card.text
     assert "not Inception" in card.text
@@ -247,3 +251,27 @@ def test_is_with_the_standin_inception_is_refused(tiny_models, data, standin):
     ds = load_dataset(data, image_size=16, channels=1)
     with pytest.raises(GanzooError, match="IS needs class logits"):
         geval.evaluate(G, ds, n=8, metrics=["is"], extractors=["inception"], extractor_path=standin, progress=False)
+
+
+def test_eval_a_real_model_folder_then_load_and_re_export_it(tiny_arch, data, tmp_path, monkeypatch, capsys):
+    """Integration with ganzoo.hub: a folder written by `ganzoo export` is evaluated, still loads, and
+    re-exports with the numbers in its card."""
+    hub = pytest.importorskip("ganzoo.hub")
+    from ganzoo.trainer import TrainConfig, Trainer, train
+
+    monkeypatch.setattr(Trainer, "plot_losses", lambda self: None)  # not what this test is about
+    run = tmp_path / "run"
+    train(TrainConfig(arch="tiny", data=data, steps=1, arch_config={"image_size": 16}), run, progress=False)
+    folder = hub.export_model(run, tmp_path / "tiny_model")
+    argv = ["eval", str(folder), "-n", "16", "--extractor", "fmnist", "--discriminator", "--update-card",
+            "--force", "--quiet"]  # --data defaults to the data the model was trained on
+    assert main(argv) == 0
+    assert "d_confusion" not in capsys.readouterr().err
+    cfg = json.loads((folder / "config.json").read_text())
+    assert {"fid_fmnist_classifier", "d_accuracy"} <= set(cfg["metrics"])
+    G = ganzoo.load(folder) if hasattr(ganzoo, "load") else hub.load(folder)
+    assert G.image_shape == (1, 16, 16)
+    card = ModelCard.load(folder / "README.md")
+    assert any(r.metric_type == "fid_fmnist_classifier" for r in card.data.eval_results)
+    again = hub.export_model(folder, tmp_path / "again")
+    assert "fid_fmnist_classifier" in (again / "README.md").read_text()
