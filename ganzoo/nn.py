@@ -85,6 +85,7 @@ class Generator(_GANModule):
         z: torch.Tensor | None = None,
         batch_size: int = 256,
         autocast: bool = False,
+        truncation: float | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` images in [-1, 1] as a float32 NCHW tensor.
 
@@ -93,6 +94,10 @@ class Generator(_GANModule):
         device). ``labels`` (one per image, or one for all) is required for
         conditional generators. ``autocast`` runs the network in bfloat16
         (CUDA, or a CPU with bf16 support); the output is float32 either way.
+        ``truncation`` (a threshold T > 0; N(0, I) latents only) applies the
+        truncation trick: components with |z| > T are redrawn until inside
+        (:func:`ganzoo.latent.truncate_latent`), from the seed's stream after
+        the labels, so the labels are those drawn without truncation.
         """
         if device is not None:
             self.to(device)
@@ -103,6 +108,7 @@ class Generator(_GANModule):
         if z is None:
             z = self.sample_latent(n, generator=gen, device=device)
         z = z.to(device)
+        labels_given = labels is not None
         if self.num_classes:
             if labels is None:
                 if gen is None:
@@ -119,6 +125,13 @@ class Generator(_GANModule):
             labels = labels.to(device)
         elif labels is not None:
             raise ValueError("this generator is unconditional: it takes no labels")
+        if truncation is not None:
+            from .latent import check_gaussian, truncate_latent
+
+            check_gaussian(self)
+            if gen is not None and self.num_classes and labels_given:
+                torch.randint(self.num_classes, (n,), generator=gen)  # the same stream as without labels
+            z = truncate_latent(z, truncation, generator=gen)
         ctx = (
             torch.autocast(device.type, dtype=torch.bfloat16)
             if autocast
