@@ -142,7 +142,7 @@ def cmd_sample(args) -> int:
 
     G = load(args.ref, device=args.device)
     labels = _labels_arg(G, args.label, args.n)
-    images = G.sample(args.n, seed=args.seed, labels=labels, autocast=args.bf16)
+    images = G.sample(args.n, seed=args.seed, labels=labels, autocast=args.bf16, truncation=args.truncation)
     save_grid(images, args.output, nrow=args.nrow)
     print(f"wrote {args.n} samples of {args.ref} to {args.output}")
     return 0
@@ -323,12 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=int, help="images per row")
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
+    p.add_argument("--truncation", type=float, metavar="T", help="truncation trick: redraw latent components "
+                   "with |z| > T (N(0,1) truncated to [-T, T], as BigGAN); N(0, I) latents only, e.g. 0.7")
     p.set_defaults(func=cmd_sample)
 
     _add_hub_commands(sub)
     from .eval import add_eval_command  # `ganzoo eval` lives with its code in ganzoo/eval.py
 
     add_eval_command(sub)
+    from .latent import add_latent_commands  # interpolate, arithmetic, project: ganzoo/latent.py
+
+    add_latent_commands(sub)
     return parser
 
 
