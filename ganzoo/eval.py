@@ -556,6 +556,8 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, value, e in _card_rows(evals):
         val = f"{value:.4g}" + (f" ± {e['std']:.2g}" if "std" in e and name == e.get("name") else "")
+        if name.startswith("class_coverage"):
+            val = f"{e['covered']}/{e['num_classes']} classes (KL to uniform {e['kl_to_uniform']:.3g} nats)"
         feat = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}.get(
             e.get("extractor"), "discriminator")
         real = f"{e.get('n_real')} {e.get('split') or ''}".strip()

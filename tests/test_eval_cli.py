@@ -135,7 +135,7 @@ def test_evaluate_fmnist_classifier_metrics_and_d_confusion(tiny_models, data):
 def test_same_seed_same_numbers_and_real_statistics_are_cached(tiny_models, data, cache):
     G, _ = tiny_models
     ds = load_dataset(data, image_size=16, channels=1)
-    kw = dict(n=24, metrics=["fid", "kid", "pr"], extractors=["fmnist"], progress=False)
+    kw = dict(n=24, metrics=["fid", "kid", "pr"], extractors=["fmnist"], progress=False, kid_subsets=10)
     first = geval.evaluate(G, ds, **kw)
     assert first["timing"]["real_feature_pass"]["fmnist"]["cached"] == []
     assert sorted(p.name.split("-")[0] for p in cache.joinpath("fid").iterdir()) == ["ref", "stats"]
@@ -198,7 +198,7 @@ def test_cli_eval_inception_and_fmnist_updates_the_card(model_folder, data, stan
     out = tmp_path / "eval.json"
     argv = ["eval", str(model_folder), "--data", data, "-n", "20", "--extractor", "inception,fmnist",
             "--extractor-path", str(standin), "--discriminator", "--json", str(out), "--update-card",
-            "--force", "--quiet", "--batch-size", "8"]
+            "--force", "--quiet", "--batch-size", "8", "--kid-subsets", "10"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "fid " in printed and "fid_fmnist_classifier" in printed and "TP " in printed
@@ -264,7 +264,7 @@ def test_eval_a_real_model_folder_then_load_and_re_export_it(tiny_arch, data, tm
     train(TrainConfig(arch="tiny", data=data, steps=1, arch_config={"image_size": 16}), run, progress=False)
     folder = hub.export_model(run, tmp_path / "tiny_model")
     argv = ["eval", str(folder), "-n", "16", "--extractor", "fmnist", "--discriminator", "--update-card",
-            "--force", "--quiet"]  # --data defaults to the data the model was trained on
+            "--force", "--quiet", "--kid-subsets", "10"]  # --data defaults to the data the model was trained on
     assert main(argv) == 0
     assert "d_confusion" not in capsys.readouterr().err
     cfg = json.loads((folder / "config.json").read_text())
