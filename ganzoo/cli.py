@@ -141,11 +141,37 @@ def cmd_sample(args) -> int:
     from .io import save_grid
 
     G = load(args.ref, device=args.device)
-    labels = _labels_arg(G, args.label, args.n)
-    images = G.sample(args.n, seed=args.seed, labels=labels, autocast=args.bf16, truncation=args.truncation)
-    save_grid(images, args.output, nrow=args.nrow)
-    print(f"wrote {args.n} samples of {args.ref} to {args.output}")
+    n, nrow, z = args.n, args.nrow, None
+    if args.per_class is not None:
+        labels, z = _class_rows(G, args.label, args.per_class, args.seed, args.truncation)
+        n, nrow = labels.numel(), args.per_class
+    else:
+        labels = _labels_arg(G, args.label, args.n)
+    images = G.sample(n, seed=args.seed, z=z, labels=labels, autocast=args.bf16, truncation=args.truncation)
+    save_grid(images, args.output, nrow=nrow)
+    print(f"wrote {n} samples of {args.ref} to {args.output}")
     return 0
+
+
+def _class_rows(G, text: str | None, per_class: int, seed: int, truncation: float | None):
+    """`--per-class K`: K images of each class (all, or those --label names), one row per class;
+    column j has the same latent in every row, so the rows differ by class alone."""
+    import torch
+
+    if not G.num_classes:
+        raise GanzooError("--per-class needs a class-conditional model; this one is unconditional: drop --per-class")
+    if per_class < 1:
+        raise GanzooError(f"--per-class {per_class}: give the number of images per class, at least 1")
+    rows = _labels_arg(G, text, len(text.split(","))) if text else torch.arange(G.num_classes)
+    gen = torch.Generator().manual_seed(seed)
+    z = G.sample_latent(per_class, generator=gen)
+    if truncation is not None:
+        from .latent import truncate_latent
+
+        z = truncate_latent(z, truncation, generator=gen)
+    names = getattr(G, "class_names", None) or [str(i) for i in range(G.num_classes)]
+    print("rows: " + ", ".join(names[int(k)] for k in rows))
+    return rows.repeat_interleave(per_class), z.repeat(len(rows), 1)
 
 
 # ---- released models: export, push, fine-tune, catalog (ganzoo.hub) ---------------------------
@@ -320,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="samples.png", help="PNG to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class name(s) or index(es), comma-separated, for conditional models")
+    p.add_argument("--per-class", type=int, metavar="K",
+                   help="conditional models: a grid of K images per class, one row per class (all classes, or "
+                        "those --label names), the same latents in every row; replaces -n and --nrow")
     p.add_argument("--nrow", type=int, help="images per row")
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
