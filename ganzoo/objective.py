@@ -40,6 +40,24 @@ class StepContext:
         return self.G(z, labels) if getattr(self.G, "num_classes", 0) else self.G(z)
 
     @staticmethod
+    @contextlib.contextmanager
+    def frozen(module: torch.nn.Module):
+        """Switch off weight gradients of ``module`` for the block (e.g. D during G's update).
+
+        Gradients still flow *through* the module to its inputs; only its own
+        weight gradients, which the other player's update would discard, are
+        not computed. Parameters that were already frozen stay frozen.
+        """
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            yield module
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+    @staticmethod
     def update(loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -37,8 +37,9 @@ class NonSaturating(Objective):
 
     def step(self, ctx: StepContext, real, labels):
         n = real.shape[0]
+        with torch.no_grad(), ctx.autocast():
+            fake = ctx.generate(n, labels)
         with ctx.autocast():
-            fake = ctx.generate(n, labels).detach()
             if self.joint_batch:
                 both = torch.cat([real, fake])
                 both_labels = torch.cat([labels, labels]) if labels is not None else None
@@ -51,11 +52,12 @@ class NonSaturating(Objective):
             d_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             d_loss = d_real + d_fake
         ctx.update(d_loss, ctx.opt_d)
-        with ctx.autocast():
-            fake = ctx.generate(n, labels)
-            g_logits = _logits(ctx.D, fake, labels).float()
-            g_loss = self._g_loss(g_logits)
-        ctx.update(g_loss, ctx.opt_g)
+        with ctx.frozen(ctx.D):  # G's update needs no weight gradients of D
+            with ctx.autocast():
+                fake = ctx.generate(n, labels)
+                g_logits = _logits(ctx.D, fake, labels).float()
+                g_loss = self._g_loss(g_logits)
+            ctx.update(g_loss, ctx.opt_g)
         with torch.no_grad():
             d_acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         return {

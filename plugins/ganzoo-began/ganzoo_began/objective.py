@@ -82,19 +82,13 @@ class BoundaryEquilibrium(ganzoo.Objective):
 
         # Train G, L1012-L1019: a fresh z, through the updated D. D's weights
         # are not updated here (only opt_g steps), so their gradients are not
-        # computed at all: requires_grad is switched off for the duration and
-        # restored exactly (a frozen encoder stays frozen).
-        d_params = [p for p in ctx.D.parameters() if p.requires_grad]
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
+        # computed at all (ctx.frozen restores requires_grad exactly: a frozen
+        # encoder stays frozen).
+        with ctx.frozen(ctx.D):
             with ctx.autocast():
                 fake = ctx.generate(n, labels)
                 loss_g = recon_loss(fake, ctx.D(fake))  # L1015
             ctx.update(loss_g, ctx.opt_g)
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
 
         # k and M, L1025-L1030, with tensor ops (no .item())
         with torch.no_grad():
