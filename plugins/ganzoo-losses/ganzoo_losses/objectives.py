@@ -64,8 +64,9 @@ class AdversarialLoss(ganzoo.Objective):
         n = real.shape[0]
         if self.r1_gamma:
             real = real.detach().requires_grad_(True)
+        with torch.no_grad(), ctx.autocast():
+            fake = ctx.generate(n, labels)
         with ctx.autocast():
-            fake = ctx.generate(n, labels).detach()
             real_scores = discriminate(ctx.D, real, labels).float()
             fake_scores = discriminate(ctx.D, fake, labels).float()
             loss = self.d_loss(real_scores, fake_scores)
@@ -83,10 +84,11 @@ class AdversarialLoss(ganzoo.Objective):
             if i and ctx.next_real is not None:
                 real, labels = ctx.next_real()
             d_loss, real_scores, fake_scores, terms = self._d_update(ctx, real, labels)
-        with ctx.autocast():
-            fake = ctx.generate(n, g_labels)
-            g_loss = self.g_loss(discriminate(ctx.D, fake, g_labels).float())
-        ctx.update(g_loss, ctx.opt_g)
+        with ctx.frozen(ctx.D):  # G's update needs no weight gradients of D
+            with ctx.autocast():
+                fake = ctx.generate(n, g_labels)
+                g_loss = self.g_loss(discriminate(ctx.D, fake, g_labels).float())
+            ctx.update(g_loss, ctx.opt_g)
         out = {
             "loss_d": d_loss.detach(),  # the adversarial part; the penalties are logged by name
             "loss_g": g_loss.detach(),
