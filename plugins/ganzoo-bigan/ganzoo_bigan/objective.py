@@ -53,19 +53,13 @@ class BiGANObjective(ganzoo.Objective):
         ctx.update(loss_d, ctx.opt_d)
 
         # G and E (one optimizer), through the updated D whose weights need no gradients here
-        d_params = [p for p in D.parameters() if p.requires_grad]
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
+        with ctx.frozen(D):
             with ctx.autocast():
                 z = ctx.latent(n)
                 g_real = D(real, G.encoder(real)).float()
                 g_fake = D(G(z), z).float()
                 loss_g = _bce(g_real, 0.0) + _bce(g_fake, 1.0)
             ctx.update(loss_g, ctx.opt_g)
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
 
         with torch.no_grad():
             d_acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())

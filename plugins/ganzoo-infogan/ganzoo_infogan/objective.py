@@ -96,10 +96,7 @@ class InfoGANObjective(ganzoo.Objective):
         ctx.update(loss_d, ctx.opt_d)
 
         # G, through the updated D and Q (frozen here: their gradients are not needed)
-        d_params = [p for p in D.parameters() if p.requires_grad]
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
+        with ctx.frozen(D):
             with ctx.autocast():
                 z = ctx.latent(n)
                 logits, q = D.heads(G(z))
@@ -108,9 +105,6 @@ class InfoGANObjective(ganzoo.Objective):
                 info_g, nll_cat, nll_cont, acc = self._info(G, q, z)
                 loss_g = gan_g + info_g
             ctx.update(loss_g, ctx.opt_g)
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
 
         # H(c): log K per categorical code; log 2 per continuous code (U(-1, 1) has density 1/2)
         h_cat = sum(math.log(k) for k in G.categorical)

@@ -158,16 +158,10 @@ class ProgressiveWGANGP(ganzoo.Objective):
         ctx.update(loss_d, ctx.opt_d)
 
         # generator, through the updated critic (whose weights need no gradients here)
-        d_params = [p for p in D.parameters() if p.requires_grad]
-        for p in d_params:
-            p.requires_grad_(False)
-        try:
+        with ctx.frozen(D):
             with ctx.autocast():
                 loss_g = -D(G(ctx.latent(n), native=True)).float().mean()
             ctx.update(loss_g, ctx.opt_g)
-        finally:
-            for p in d_params:
-                p.requires_grad_(True)
 
         self.images += n
         with torch.no_grad():
