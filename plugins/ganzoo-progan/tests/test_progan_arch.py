@@ -8,11 +8,13 @@ WGAN-GP with the drift term, and the image-count schedule saved with the run.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo.data import ImageDataset
@@ -269,6 +271,12 @@ def test_trains_grows_and_resumes_through_the_trainer(tmp_path, monkeypatch):
     t2.load_checkpoint(tmp_path / "run" / "checkpoints" / "step-00000003")
     assert (t2.G.current_stage, t2.G.current_alpha, t2.D.current_stage, t2.objective.images) == (1, 1.0, 1, 12)
     assert latest_checkpoint(tmp_path / "run").name == "step-00000005"
+    # a run stopped at step 3 and resumed crosses the growth to 16 px exactly as the straight one
+    train(dataclasses.replace(cfg, steps=3), tmp_path / "split", progress=False, dataset=data)
+    train(cfg, tmp_path / "split", resume=True, progress=False, dataset=data)
+    for f in ("generator.safetensors", "discriminator.safetensors"):
+        a, b = (load_file(latest_checkpoint(tmp_path / r) / f) for r in ("run", "split"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f
     G = ganzoo.load(tmp_path / "run")
     assert (G.current_stage, G.current_alpha) == (2, 1.0)
     assert G.sample(2, seed=0).shape == (2, 1, 16, 16)
