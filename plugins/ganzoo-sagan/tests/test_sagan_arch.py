@@ -95,3 +95,17 @@ def test_one_training_step_with_the_registered_objective():
     out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), torch.rand(4, 1, 32, 32) * 2 - 1, None)
     assert all(torch.isfinite(v) for v in out.values())
     assert G.attention.gamma.item() != 0 and D.attention.gamma.item() != 0  # attention starts to be used
+
+
+def test_trains_with_the_trainer_and_reloads(tmp_path):
+    from ganzoo.data import ImageDataset
+    from ganzoo.trainer import TrainConfig, train
+
+    data = ImageDataset(torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8))
+    cfg = TrainConfig(arch="sagan", data="folder:unused", arch_config=NARROW, batch_size=4, steps=2)
+    trainer = train(cfg, tmp_path / "run", dataset=data, progress=False)
+    G, D = ganzoo.load(tmp_path / "run", discriminator=True)  # spectral norm in G: its u, v round-trip
+    assert torch.equal(G.attention.gamma, trainer.G.attention.gamma)
+    z = torch.randn(2, G.latent_dim)
+    trainer.G.eval()
+    assert torch.allclose(G(z), trainer.G(z), atol=1e-5)

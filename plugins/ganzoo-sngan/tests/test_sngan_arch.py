@@ -132,3 +132,15 @@ def test_one_training_step_with_the_registered_objective():
     assert all(torch.isfinite(v) for v in out.values())
     assert not torch.equal(before[0], G.linear.weight)
     assert not torch.equal(before[1], D.linear.parametrizations.weight.original)
+
+
+def test_trains_with_the_trainer_and_reloads(tmp_path):
+    from ganzoo.data import ImageDataset
+    from ganzoo.trainer import TrainConfig, train
+
+    data = ImageDataset(torch.randint(0, 256, (8, 1, 32, 32), dtype=torch.uint8))
+    cfg = TrainConfig(arch="sngan", data="folder:unused", arch_config={"channels": 1, **NARROW}, batch_size=4, steps=2)
+    trainer = train(cfg, tmp_path / "run", dataset=data, progress=False)
+    assert trainer.step == 2
+    G = ganzoo.load(tmp_path / "run")  # the spectrally normalised D's state (u, v vectors) round-trips too
+    assert G.sample(2, seed=0).shape == (2, 1, 32, 32)
