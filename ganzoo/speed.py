@@ -1,0 +1,966 @@
+"""The library's fast paths: sampling and training settings that pay on the machine at hand.
+
+Sampling (:func:`fast_sampler`, used by ``Generator.sample(..., fast=True)``)
+works on a private copy of the generator, in eval mode, rewritten into an
+equivalent but cheaper network:
+
+* **BatchNorm folded** into the convolution / linear layer before it (or, for a
+  BatchNorm1d feeding a Linear, into the Linear after it): one pass over the
+  activations fewer per BatchNorm;
+* **nearest 2x up-sampling + 3x3 'same' convolution** computed as one 4x4
+  stride-2 transposed convolution with a derived kernel: the same function with
+  2.25x fewer multiply-adds (the up-sampled map is never built);
+* **asymmetric zero padding + convolution** as one symmetric-padded convolution
+  and a crop (no padded copy of the activations);
+* **transposed convolutions with few output channels** (image heads with 1-4
+  channels) as one matrix product and a col2im (``F.fold``), which runs at GEMM
+  speed where oneDNN's direct kernel leaves most vector lanes idle;
+* activations made in place where their input is a fresh tensor;
+* **channels_last** weights (oneDNN / cuDNN's fast layout);
+* **bf16 autocast** where the hardware computes in bf16 natively (CUDA with
+  bf16 support; CPUs with AVX-512 BF16 or AMX), never where it is emulated:
+  on an AVX2-only CPU a bf16 matmul is about 30x slower than fp32;
+* optional ``torch.compile`` (opt-in: on a 2-core CPU it costs 10-60 s per
+  shape and gains less than the rewrites above; falls back to eager on failure);
+* **CUDA graphs** for fixed-shape sampling on a GPU (captured per batch shape;
+  falls back to eager launches when capture fails).
+
+Every rewrite is checked numerically against the original network on random
+inputs when the sampler is built (fp32, max abs difference 1e-3 on the
+[-1, 1] output); a rewrite that does not reproduce the network is dropped.
+
+Training (:func:`prepare_training`, used by :class:`ganzoo.trainer.Trainer`)
+applies only the rewrites that keep the parameters and their names (the
+up-sampling + convolution and the padding + convolution ones, which share the
+original ``weight`` and ``bias`` Parameters, so checkpoints, optimizers and
+``state_dict`` keys are unchanged), channels_last for convolutional networks,
+``cudnn.benchmark`` on CUDA, and fused Adam (:func:`adam`).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import math
+import sys
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+__all__ = [
+    "cpu_bf16_native", "bf16_supported", "cpu_features", "configure_backends", "adam", "LayoutSafeAdam",
+    "ThreadTuner",
+    "fast_sampler", "FastSampler", "cached_sampler", "sample", "optimize_for_inference",
+    "prepare_training", "rewrite_for_training", "UpsampleConv2d", "CroppedConv2d",
+    "GemmConvTranspose2d", "upsample_conv_weight", "VERIFY_ATOL",
+]
+
+#: A rewritten network must reproduce the original to this max abs difference (fp32, [-1, 1] output).
+VERIFY_ATOL = 1e-3
+#: Transposed convolutions with at most this many output channels go through GEMM + col2im.
+GEMM_CONVT_MAX_OUT = 4
+
+
+# ---------------------------------------------------------------------------- capabilities
+def cpu_features() -> dict[str, bool]:
+    """What this CPU offers for fast bf16 / int8 math (from /proc/cpuinfo and torch's own checks)."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    feats = {
+        "avx2": "avx2" in flags,
+        "avx512f": "avx512f" in flags,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+    }
+    for name, probe in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx_bf16", "_is_amx_tile_supported")):
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None:
+            with contextlib.suppress(Exception):
+                feats[name] = feats[name] or bool(fn())
+    return feats
+
+
+def cpu_bf16_native() -> bool:
+    """True when this CPU computes bf16 matmuls/convolutions in hardware (AVX-512 BF16 or AMX).
+
+    Without it oneDNN emulates bf16 and is far slower than fp32 (measured on an
+    AVX2-only AMD EPYC: 0.7-2.6 GFLOP/s bf16 vs ~30 GFLOP/s fp32 for a matmul).
+    """
+    feats = cpu_features()
+    if not (feats["avx512_bf16"] or feats["amx_bf16"]):
+        return False
+    mkldnn_bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if mkldnn_bf16 is not None:
+        with contextlib.suppress(Exception):
+            return bool(mkldnn_bf16())
+    return torch.backends.mkldnn.is_available()
+
+
+def bf16_supported(device: torch.device | str) -> bool:
+    """Whether bf16 autocast pays on ``device`` (native bf16 math, not emulation)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+    if device.type == "cpu":
+        return cpu_bf16_native()
+    return False
+
+
+def configure_backends(device: torch.device | str) -> None:
+    """Process-wide settings that only speed things up: cuDNN autotuning on CUDA."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+class LayoutSafeAdam(torch.optim.Adam):
+    """``torch.optim.Adam`` whose loaded state takes each parameter's memory layout.
+
+    The fused and foreach kernels walk a parameter and its ``exp_avg`` /
+    ``exp_avg_sq`` as flat memory: a state saved from an NCHW parameter and
+    loaded for a channels_last one (a checkpoint written before channels_last
+    was switched on) would silently pair the wrong elements (measured on CPU
+    fused Adam in torch 2.14: a 0.16 error after one step, where 1e-7 is
+    rounding). ``load_state_dict`` therefore copies such state into the
+    parameter's layout. The state_dict format is Adam's.
+    """
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if not st:
+                    continue
+                for k, v in st.items():
+                    if isinstance(v, torch.Tensor) and v.shape == p.shape and v.stride() != p.stride():
+                        st[k] = torch.empty_like(p, dtype=v.dtype).copy_(v)
+
+
+def adam(params, lr: float, betas: Sequence[float], *, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam with the fastest update available: fused (one kernel for all tensors; CUDA and CPU
+    in recent torch), else foreach (multi-tensor), else the per-parameter loop; loaded state
+    follows the parameters' memory layout (:class:`LayoutSafeAdam`)."""
+    params = [p for p in params if p.requires_grad]
+    kwargs = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    for extra in ({"fused": True}, {"foreach": True}, {}):
+        try:
+            return LayoutSafeAdam(params, **kwargs, **extra)
+        except (RuntimeError, TypeError, ValueError):
+            continue
+    raise AssertionError("unreachable")
+
+
+def _has_conv2d(*modules: nn.Module) -> bool:
+    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, UpsampleConv2d, CroppedConv2d, GemmConvTranspose2d))
+               for net in modules for m in net.modules())
+
+
+# ---------------------------------------------------------------------------- rewritten layers
+_UP_TAPS = torch.tensor([[0.0, 0.0, 1.0],   # convT tap 0 <- conv tap 2
+                         [0.0, 1.0, 1.0],   # convT tap 1 <- conv taps 1 + 2
+                         [1.0, 1.0, 0.0],   # convT tap 2 <- conv taps 0 + 1
+                         [1.0, 0.0, 0.0]])  # convT tap 3 <- conv tap 0
+
+
+def upsample_conv_weight(weight: torch.Tensor) -> torch.Tensor:
+    """The (C_in, C_out, 4, 4) kernel of the stride-2 transposed convolution equal to nearest
+    2x up-sampling followed by a 3x3, stride-1, zero-padded 'same' convolution with ``weight``
+    (C_out, C_in, 3, 3).
+
+    In 1-D, with u the up-sampled signal: ``y[2i] = w0 x[i-1] + (w1 + w2) x[i]`` and
+    ``y[2i+1] = (w0 + w1) x[i] + w2 x[i+1]``, which is ``conv_transpose(x, k, stride 2,
+    padding 1)`` with ``k = (w2, w1 + w2, w0 + w1, w0)``; in 2-D the same on each axis.
+    Differentiable, so training can use it with the 3x3 weight as the parameter.
+    """
+    m = _UP_TAPS.to(device=weight.device, dtype=weight.dtype)
+    return torch.einsum("ka,lb,oiab->iokl", m, m, weight)
+
+
+class UpsampleConv2d(nn.Module):
+    """``Upsample(scale_factor=2, mode='nearest')`` + 3x3 'same' ``Conv2d`` as one transposed conv.
+
+    Holds the original convolution's ``weight`` (C_out, C_in, 3, 3) and ``bias``
+    Parameters under the same names, so ``state_dict`` and optimizers are unchanged;
+    the 4x4 kernel is derived from them at each call (cheap, differentiable).
+    16 instead of 36 multiply-adds per output pixel and channel pair.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.weight = conv.weight
+        self.bias = conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(x, upsample_conv_weight(self.weight), self.bias, stride=2, padding=1)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, up=2 (nearest) + 3x3 'same' as a 4x4/2 transposed conv"
+
+
+class CroppedConv2d(nn.Module):
+    """An asymmetric zero pad + ``Conv2d`` as a symmetric-padded ``Conv2d`` and a crop.
+
+    Shares the convolution's Parameters (same names). ``pad`` is (left, right, top, bottom).
+    """
+
+    def __init__(self, conv: nn.Conv2d, pad: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        left, right, top, bottom = pad
+        self.weight, self.bias = conv.weight, conv.bias
+        self.stride, self.dilation, self.groups = conv.stride, conv.dilation, conv.groups
+        self.sym = (max(top, bottom), max(left, right))
+        self.crop_top, self.crop_left = self.sym[0] - top, self.sym[1] - left
+        self.extra = (top + bottom, left + right)
+        self.kernel_size = conv.kernel_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.sym, self.dilation, self.groups)
+        h = (x.shape[-2] + self.extra[0] - self.dilation[0] * (self.kernel_size[0] - 1) - 1) // self.stride[0] + 1
+        w = (x.shape[-1] + self.extra[1] - self.dilation[1] * (self.kernel_size[1] - 1) - 1) // self.stride[1] + 1
+        if y.shape[-2] == h and y.shape[-1] == w:
+            return y
+        return y[..., self.crop_top:self.crop_top + h, self.crop_left:self.crop_left + w]
+
+
+class GemmConvTranspose2d(nn.Module):
+    """A transposed convolution with few output channels as a matrix product + col2im.
+
+    ``y = fold(x^T W)``: the product has the input channels as its inner dimension, so
+    it runs at GEMM speed even when C_out is 1-4 (where a direct kernel vectorised over
+    output channels leaves most lanes idle). Inference only (made by :func:`optimize_for_inference`).
+    """
+
+    def __init__(self, convt: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        cin, cout = convt.in_channels, convt.out_channels
+        kh, kw = convt.kernel_size
+        self.register_buffer("w2d", convt.weight.detach().reshape(cin, cout * kh * kw).clone())
+        self.register_buffer("bias", convt.bias.detach().clone() if convt.bias is not None else None)
+        self.cout, self.kernel_size, self.stride, self.padding = cout, (kh, kw), convt.stride, convt.padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        cols = x.permute(0, 2, 3, 1).reshape(n, h * w, c) @ self.w2d    # (N, H*W, C_out*kh*kw)
+        out_h, out_w = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
+        y = F.fold(cols.transpose(1, 2), (out_h, out_w), (kh, kw), stride=(sh, sw), padding=(ph, pw))
+        if self.bias is not None:
+            y = y + self.bias.view(1, -1, 1, 1)
+        return y
+
+
+# ---------------------------------------------------------------------------- graph rewrites
+class _LeafTracer(fx.Tracer):
+    """Treat every module without children as a leaf (plugin layers with custom forwards
+    included), so that the graph shows the network's layers and nothing inside them."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return next(iter(m.children()), None) is None or super().is_leaf_module(m, qualname)
+
+
+def _trace(module: nn.Module) -> fx.GraphModule:
+    graph = _LeafTracer().trace(module)
+    return fx.GraphModule(module, graph, class_name=type(module).__name__ + "Graph")
+
+
+def _users(node: fx.Node) -> list[fx.Node]:
+    return list(node.users)
+
+
+def _is_shape_query(node: fx.Node) -> bool:
+    """``x.shape`` / ``x.size()`` / ``x.dim()``: reads metadata only, never the values."""
+    return (node.op == "call_function" and node.target is getattr and len(node.args) == 2
+            and node.args[1] in ("shape", "ndim", "dtype", "device")) or \
+        (node.op == "call_method" and node.target in ("size", "dim"))
+
+
+def _single_user(node: fx.Node) -> fx.Node | None:
+    """The one node that uses ``node``'s values (shape queries do not count), or None."""
+    users = [u for u in _users(node) if not _is_shape_query(u)]
+    return users[0] if len(users) == 1 else None
+
+
+def _call_counts(gm: fx.GraphModule) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in gm.graph.nodes:
+        if n.op == "call_module":
+            counts[n.target] = counts.get(n.target, 0) + 1
+    return counts
+
+
+def _module(gm: fx.GraphModule, node: fx.Node) -> nn.Module | None:
+    if node.op != "call_module":
+        return None
+    return gm.get_submodule(node.target)
+
+
+def _only_input_is(node: fx.Node, producer: fx.Node) -> bool:
+    return len(node.args) == 1 and node.args[0] is producer and not node.kwargs
+
+
+def _set_submodule(root: nn.Module, qualname: str, new: nn.Module) -> None:
+    parent_name, _, name = qualname.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, name, new)
+
+
+def _bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Eval-mode BatchNorm as ``y = x * s + t`` (None when it would use batch statistics)."""
+    if bn.training or not bn.track_running_stats or bn.running_mean is None or bn.running_var is None:
+        return None
+    s = torch.rsqrt(bn.running_var.double() + bn.eps)
+    if bn.weight is not None:
+        s = s * bn.weight.detach().double()
+    t = -bn.running_mean.double() * s
+    if bn.bias is not None:
+        t = t + bn.bias.detach().double()
+    return s, t
+
+
+def _shape(node: fx.Node) -> tuple[int, ...] | None:
+    meta = node.meta.get("tensor_meta")
+    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+def _fold_bn_into_producer(gm: fx.GraphModule) -> list[str]:
+    """conv / transposed conv / linear (optionally through a reshape) -> eval BatchNorm."""
+    done = []
+    counts = _call_counts(gm)
+    for bn_node in list(gm.graph.nodes):
+        bn = _module(gm, bn_node)
+        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)) or counts[bn_node.target] != 1:
+            continue
+        st = _bn_scale_shift(bn)
+        src = bn_node.args[0] if bn_node.args else None
+        if st is None or not isinstance(src, fx.Node) or not _only_input_is(bn_node, src):
+            continue
+        s, t = st
+        reshape = None
+        if src.op == "call_method" and src.target in ("view", "reshape") and _single_user(src) is bn_node:
+            reshape, src = src, src.args[0]
+        layer = _module(gm, src) if isinstance(src, fx.Node) else None
+        if layer is None or counts.get(src.target, 0) != 1 \
+                or _single_user(src) is not (reshape if reshape is not None else bn_node):
+            continue
+        if type(layer) in (nn.Conv2d, nn.Conv1d) or isinstance(layer, UpsampleConv2d):
+            out_dim, n_out = 0, layer.weight.shape[0]
+        elif type(layer) is nn.ConvTranspose2d and layer.groups == 1:
+            out_dim, n_out = 1, layer.weight.shape[1]
+        elif type(layer) is nn.Linear:
+            out_dim, n_out = 0, layer.out_features
+        else:
+            continue
+        if reshape is not None:
+            # Linear (N, F) -> view (N, C, *rest) with F = C * prod(rest) -> BN(C): feature f is channel f // prod(rest)
+            before, after = _shape(src), _shape(reshape)
+            if type(layer) is not nn.Linear or before is None or after is None or len(before) != 2 \
+                    or len(after) < 3 or after[1] != bn.num_features or math.prod(after[1:]) != before[1]:
+                continue
+            per = math.prod(after[2:])
+            s, t = s.repeat_interleave(per), t.repeat_interleave(per)
+        elif s.numel() != n_out:
+            continue
+        with torch.no_grad():
+            w = layer.weight.double()
+            shape = [1] * w.dim()
+            shape[out_dim] = -1
+            layer.weight.copy_((w * s.view(shape)).to(layer.weight.dtype))
+            b = layer.bias.double() if layer.bias is not None else torch.zeros_like(s)
+            new_b = (b * s + t).to(layer.weight.dtype)
+            if layer.bias is None:
+                layer.bias = nn.Parameter(new_b, requires_grad=False)
+            else:
+                layer.bias.copy_(new_b)
+        bn_node.replace_all_uses_with(reshape if reshape is not None else src)
+        gm.graph.erase_node(bn_node)
+        done.append(f"BatchNorm {bn_node.target} folded into {src.target}")
+    return done
+
+
+def _fold_bn_into_next_linear(gm: fx.GraphModule) -> list[str]:
+    """eval BatchNorm1d -> Linear: ``W (x s + t) + b = (W s) x + (W t + b)`` (exact for a Linear)."""
+    done = []
+    counts = _call_counts(gm)
+    for bn_node in list(gm.graph.nodes):
+        bn = _module(gm, bn_node)
+        if type(bn) is not nn.BatchNorm1d or counts[bn_node.target] != 1:
+            continue
+        st = _bn_scale_shift(bn)
+        nxt = _single_user(bn_node)
+        lin = _module(gm, nxt) if nxt is not None else None
+        shape = _shape(bn_node)
+        if st is None or type(lin) is not nn.Linear or counts[nxt.target] != 1 or not _only_input_is(nxt, bn_node) \
+                or shape is None or len(shape) != 2:
+            continue
+        s, t = st
+        with torch.no_grad():
+            w = lin.weight.double()
+            b = lin.bias.double() if lin.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
+            new_b = (b + w @ t).to(lin.weight.dtype)
+            lin.weight.copy_((w * s.view(1, -1)).to(lin.weight.dtype))
+            if lin.bias is None:
+                lin.bias = nn.Parameter(new_b, requires_grad=False)
+            else:
+                lin.bias.copy_(new_b)
+        bn_node.replace_all_uses_with(bn_node.args[0])
+        gm.graph.erase_node(bn_node)
+        done.append(f"BatchNorm {bn_node.target} folded into the next layer {nxt.target}")
+    return done
+
+
+def _is_nearest_2x(m: nn.Module | None) -> bool:
+    if not isinstance(m, nn.Upsample) or m.mode != "nearest" or m.size is not None:
+        return False
+    sf = m.scale_factor
+    sf = tuple(sf) if isinstance(sf, (tuple, list)) else (sf, sf)
+    return all(float(v) == 2.0 for v in sf) and not getattr(m, "recompute_scale_factor", None)
+
+
+def _is_same_3x3(conv: nn.Module | None) -> bool:
+    """A stride-1 3x3 conv zero-padded by 1 on every side (checked by running it, for subclasses)."""
+    if not isinstance(conv, nn.Conv2d) or conv.kernel_size != (3, 3) or conv.stride != (1, 1) \
+            or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding_mode != "zeros":
+        return False
+    if type(conv) is nn.Conv2d:
+        return conv.padding == (1, 1)
+    # a subclass (e.g. Keras 'same' padding computed in forward): try it on an even-sized input
+    with torch.no_grad():
+        x = torch.randn(1, conv.in_channels, 6, 6, device=conv.weight.device, dtype=conv.weight.dtype)
+        try:
+            got = conv(x)
+        except Exception:
+            return False
+        ref = F.conv2d(x, conv.weight, conv.bias, 1, 1)
+        return got.shape == ref.shape and torch.allclose(got, ref, atol=1e-5, rtol=1e-4)
+
+
+def _upsample_conv_to_convt(gm: fx.GraphModule, *, training: bool) -> list[str]:
+    """nearest 2x Upsample -> 3x3 'same' Conv2d  ==>  one 4x4 stride-2 transposed conv."""
+    done = []
+    counts = _call_counts(gm)
+    for up_node in list(gm.graph.nodes):
+        if not _is_nearest_2x(_module(gm, up_node)) or counts[up_node.target] != 1:
+            continue
+        conv_node = _single_user(up_node)
+        conv = _module(gm, conv_node) if conv_node is not None else None
+        if conv is None or counts[conv_node.target] != 1 or not _only_input_is(conv_node, up_node) \
+                or not _is_same_3x3(conv):
+            continue
+        if training:
+            new = UpsampleConv2d(conv)
+        else:
+            new = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
+                                     bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+            with torch.no_grad():
+                new.weight.copy_(upsample_conv_weight(conv.weight.double()).to(conv.weight.dtype))
+                if conv.bias is not None:
+                    new.bias.copy_(conv.bias)
+            new.requires_grad_(False)
+        _set_submodule(gm, conv_node.target, new)
+        _set_submodule(gm, up_node.target, nn.Identity())
+        conv_node.args = (up_node.args[0],)
+        gm.graph.erase_node(up_node)
+        done.append(f"{up_node.target} + {conv_node.target}: up-sample + 3x3 conv as a 4x4/2 transposed conv")
+    return done
+
+
+def _pad_conv_to_cropped(gm: fx.GraphModule) -> list[str]:
+    """ZeroPad2d (asymmetric) -> Conv2d(padding=0)  ==>  symmetric-padded Conv2d + crop."""
+    done = []
+    counts = _call_counts(gm)
+    for pad_node in list(gm.graph.nodes):
+        pad = _module(gm, pad_node)
+        if not isinstance(pad, (nn.ZeroPad2d, nn.ConstantPad2d)) or counts[pad_node.target] != 1:
+            continue
+        if isinstance(pad, nn.ConstantPad2d) and type(pad) is not nn.ZeroPad2d and pad.value != 0:
+            continue
+        conv_node = _single_user(pad_node)
+        conv = _module(gm, conv_node) if conv_node is not None else None
+        if type(conv) is not nn.Conv2d or counts[conv_node.target] != 1 or not _only_input_is(conv_node, pad_node) \
+                or conv.padding != (0, 0) or conv.padding_mode != "zeros":
+            continue
+        left, right, top, bottom = (int(p) for p in pad.padding)
+        if min(left, right, top, bottom) < 0:
+            continue
+        sym = (max(top, bottom), max(left, right))
+        if (sym[0] - top) % conv.stride[0] or (sym[1] - left) % conv.stride[1]:
+            continue
+        _set_submodule(gm, conv_node.target, CroppedConv2d(conv, (left, right, top, bottom)))
+        _set_submodule(gm, pad_node.target, nn.Identity())
+        conv_node.args = (pad_node.args[0],)
+        gm.graph.erase_node(pad_node)
+        done.append(f"{pad_node.target} + {conv_node.target}: padded copy replaced by conv padding + crop")
+    return done
+
+
+def _small_convt_to_gemm(gm: fx.GraphModule) -> list[str]:
+    done = []
+    counts = _call_counts(gm)
+    for node in list(gm.graph.nodes):
+        m = _module(gm, node)
+        if type(m) is not nn.ConvTranspose2d or counts[node.target] != 1 or m.out_channels > GEMM_CONVT_MAX_OUT \
+                or m.groups != 1 or m.dilation != (1, 1) or m.output_padding != (0, 0) or m.padding_mode != "zeros":
+            continue
+        shape = _shape(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
+        if shape is None or len(shape) != 4 or len(node.args) != 1 or node.kwargs:
+            continue
+        _set_submodule(gm, node.target, GemmConvTranspose2d(m))
+        done.append(f"{node.target}: {m.out_channels}-channel transposed conv as GEMM + col2im")
+    return done
+
+
+_FRESH = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d,
+          UpsampleConv2d, CroppedConv2d, GemmConvTranspose2d)
+_INPLACE_FN = {torch.tanh: torch.tanh_, torch.relu: torch.relu_, torch.sigmoid: torch.sigmoid_,
+               F.relu: torch.relu_}
+
+
+def _inplace_activations(gm: fx.GraphModule) -> list[str]:
+    """Activations whose input is a fresh, single-use tensor made by a layer: run them in place."""
+    done = []
+    counts = _call_counts(gm)
+    for node in list(gm.graph.nodes):
+        src = node.args[0] if node.args and isinstance(node.args[0], fx.Node) else None
+        if src is None or _single_user(src) is not node or not isinstance(_module(gm, src), _FRESH):
+            continue
+        if node.op == "call_module" and counts[node.target] == 1:
+            m = _module(gm, node)
+            if type(m) in (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Hardtanh, nn.ReLU6) and not m.inplace:
+                m.inplace = True
+                done.append(f"{node.target} in place")
+            elif type(m) in (nn.Tanh, nn.Sigmoid):
+                with gm.graph.inserting_after(node):
+                    new = gm.graph.call_function(torch.tanh_ if type(m) is nn.Tanh else torch.sigmoid_, (src,))
+                node.replace_all_uses_with(new)
+                gm.graph.erase_node(node)
+                done.append(f"{node.target} in place")
+        elif node.op == "call_function" and node.target in _INPLACE_FN and len(node.args) == 1 and not node.kwargs:
+            node.target = _INPLACE_FN[node.target]
+            done.append(f"{node.name} in place")
+    return done
+
+
+_INFERENCE_PASSES: list[tuple[str, Callable[[fx.GraphModule], list[str]]]] = [
+    ("fold_bn", _fold_bn_into_producer),
+    ("fold_bn_next", _fold_bn_into_next_linear),
+    ("upsample_conv", lambda gm: _upsample_conv_to_convt(gm, training=False)),
+    ("pad_conv", _pad_conv_to_cropped),
+    ("gemm_convt", _small_convt_to_gemm),
+    ("inplace", _inplace_activations),
+]
+
+
+def _example_inputs(G: nn.Module, batch: int, device, *, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, G.latent_dim, generator=gen).to(device)
+    if getattr(G, "num_classes", 0):
+        return z, torch.randint(G.num_classes, (batch,), generator=gen).to(device)
+    return (z,)
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    d = (a.float() - b.float()).abs().max()
+    return float(d) if torch.isfinite(d) else float("inf")
+
+
+def optimize_for_inference(G: nn.Module, *, example_inputs: tuple[torch.Tensor, ...],
+                           channels_last: bool = True, rewrite: bool = True,
+                           atol: float = VERIFY_ATOL) -> tuple[nn.Module, list[str]]:
+    """An eval-mode copy of ``G`` rewritten for inference; returns ``(module, notes)``.
+
+    ``G`` itself is not touched. Every rewrite is verified against ``G`` on
+    ``example_inputs`` (fp32): all passes at once, and when that fails, pass by
+    pass, keeping only those that reproduce ``G``.
+    """
+    ref_net = copy.deepcopy(G).eval()
+    for p in ref_net.parameters():
+        p.requires_grad_(False)
+    notes: list[str] = []
+    with torch.no_grad():
+        ref = ref_net(*example_inputs)
+    net: nn.Module = ref_net
+    if rewrite:
+        try:
+            base = _trace(copy.deepcopy(ref_net))
+        except Exception as exc:  # untraceable forward: no rewrites, still channels_last etc.
+            notes.append(f"graph rewrites skipped: the generator cannot be traced by torch.fx ({type(exc).__name__}: {exc})")
+            base = None
+        if base is not None:
+            net, notes = _apply_passes(base, example_inputs, ref, atol, notes)
+    if channels_last and _has_conv2d(net):
+        net = net.to(memory_format=torch.channels_last)
+        notes.append("channels_last weights")
+    return net, notes
+
+
+def _run_passes(gm: fx.GraphModule, passes, example_inputs) -> tuple[fx.GraphModule, list[str]]:
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    done: list[str] = []
+    with torch.no_grad():  # shapes once: the passes keep every surviving node's output shape
+        ShapeProp(gm).propagate(*example_inputs)
+    for _, fn in passes:
+        done += fn(gm)
+        gm.graph.eliminate_dead_code()
+        gm.graph.lint()
+        gm.recompile()
+    gm.delete_all_unused_submodules()
+    return gm, done
+
+
+def _apply_passes(base: fx.GraphModule, example_inputs, ref, atol, notes) -> tuple[nn.Module, list[str]]:
+    def attempt(passes):
+        gm = copy.deepcopy(base)
+        try:
+            gm, done = _run_passes(gm, passes, example_inputs)
+            with torch.no_grad():
+                diff = _max_diff(gm(*example_inputs), ref)
+        except Exception as exc:
+            return None, [], f"{type(exc).__name__}: {exc}"
+        return (gm, done, None) if diff <= atol else (None, done, f"max abs diff {diff:.3g} > {atol}")
+
+    gm, done, err = attempt(_INFERENCE_PASSES)
+    if gm is not None:
+        return gm, notes + done
+    # find the passes that break this network, keep the others
+    kept = []
+    for name, fn in _INFERENCE_PASSES:
+        trial, _, err = attempt(kept + [(name, fn)])
+        if trial is not None:
+            kept.append((name, fn))
+        else:
+            notes.append(f"rewrite {name!r} dropped: it does not reproduce the network ({err})")
+    gm, done, err = attempt(kept)
+    if gm is None:
+        notes.append(f"graph rewrites dropped ({err})")
+        return copy.deepcopy(base), notes
+    return gm, notes + done
+
+
+# ---------------------------------------------------------------------------- CPU threads
+class ThreadTuner:
+    """Chooses the intra-op thread count (``torch.set_num_threads``) per input shape by timing real calls.
+
+    On a CPU shared with other busy processes, an OpenMP parallel region waits
+    for its descheduled threads at every barrier: measured on a 2-core VM at
+    load 6, one thread sampled BEGAN 8x faster than two at batch 8 and 2x at
+    batch 64 (and an MLP 60x at batch 1). On an idle machine more threads win
+    for large batches. So: the first call per shape warms up, the next calls
+    try each candidate, then the fastest (median of its last 3 timings) is used,
+    and the others are re-tried every ``explore_every`` calls as load changes.
+    """
+
+    def __init__(self, candidates: Sequence[int], explore_every: int = 16) -> None:
+        self.candidates = list(dict.fromkeys(int(c) for c in candidates if int(c) >= 1))
+        self.explore_every = int(explore_every)
+        self._times: dict[Any, dict[int, list[float]]] = {}
+        self._calls: dict[Any, int] = {}
+
+    def choose(self, key) -> int:
+        calls = self._calls.get(key, 0)
+        self._calls[key] = calls + 1
+        times = self._times.setdefault(key, {c: [] for c in self.candidates})
+        if calls == 0:
+            return self.candidates[0]                 # warm-up: one-time costs, not recorded
+        untried = [c for c in self.candidates if not times[c]]
+        if untried:
+            return untried[0]
+        best = self.best(key)
+        if len(self.candidates) > 1 and calls % self.explore_every == 0:
+            others = [c for c in self.candidates if c != best]
+            return others[(calls // self.explore_every) % len(others)]
+        return best
+
+    def record(self, key, threads: int, seconds: float) -> None:
+        if self._calls.get(key, 0) <= 1:
+            return
+        hist = self._times.setdefault(key, {c: [] for c in self.candidates}).setdefault(threads, [])
+        hist.append(seconds)
+        del hist[:-3]
+
+    def best(self, key) -> int:
+        times = self._times.get(key, {})
+        timed = {c: sorted(t)[len(t) // 2] for c, t in times.items() if t}
+        return min(timed, key=timed.get) if timed else self.candidates[0]
+
+    def summary(self) -> dict[str, int]:
+        return {str(k): self.best(k) for k in self._times}
+
+
+# ---------------------------------------------------------------------------- the sampler
+@dataclass
+class FastSampler:
+    """``sampler(z, labels=None)`` -> float32 images in [-1, 1] (NCHW), like ``G.sample``.
+
+    Made by :func:`fast_sampler`; ``notes`` lists what it does.
+    """
+
+    module: nn.Module
+    device: torch.device
+    bf16: bool
+    conditional: bool
+    pixel_range: tuple[float, float]
+    cuda_graphs: bool = False
+    compiled: bool = False
+    notes: list[str] = field(default_factory=list)
+    _eager: nn.Module | None = None
+    _graphs: dict = field(default_factory=dict)
+    max_graphs: int = 4
+    threads: ThreadTuner | None = None
+
+    def _autocast(self):
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        with self._autocast():
+            x = self.module(z, labels) if self.conditional else self.module(z)
+        x = x.float()
+        lo, hi = self.pixel_range
+        if (lo, hi) != (-1.0, 1.0):
+            x = (x - lo) / (hi - lo) * 2.0 - 1.0
+        return x.clamp_(-1.0, 1.0)
+
+    def _run(self, z, labels):
+        if not self.compiled:
+            return self._forward(z, labels)
+        try:
+            return self._forward(z, labels)
+        except Exception as exc:  # compile is an optimisation: never fatal
+            warnings.warn(f"ganzoo.speed: torch.compile failed at run time ({type(exc).__name__}: {exc}); "
+                          "sampling eagerly", RuntimeWarning, stacklevel=3)
+            self.module, self.compiled = self._eager, False
+            self.notes.append("torch.compile failed at run time: eager")
+            return self._forward(z, labels)
+
+    def _graphed(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        key = (tuple(z.shape), z.dtype, None if labels is None else tuple(labels.shape))
+        entry = self._graphs.get(key)
+        if entry is None:
+            if len(self._graphs) >= self.max_graphs:
+                self._graphs.pop(next(iter(self._graphs)))
+            static_z = z.clone()
+            static_l = labels.clone() if labels is not None else None
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                for _ in range(2):  # warm-up outside the graph (cuDNN autotuning, lazy init)
+                    self._run(static_z, static_l)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self._run(static_z, static_l)
+            entry = self._graphs[key] = (graph, static_z, static_l, static_out)
+        graph, static_z, static_l, static_out = entry
+        static_z.copy_(z)
+        if static_l is not None:
+            static_l.copy_(labels)
+        graph.replay()
+        return static_out.clone()
+
+    @torch.no_grad()
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        z = z.to(self.device, non_blocking=True)
+        if labels is not None:
+            labels = torch.as_tensor(labels, dtype=torch.long).to(self.device, non_blocking=True)
+        if self.conditional and labels is None:
+            raise ValueError("this generator is conditional: pass labels")
+        if not self.conditional:
+            labels = None
+        if self.cuda_graphs:
+            try:
+                return self._graphed(z, labels)
+            except Exception as exc:
+                warnings.warn(f"ganzoo.speed: CUDA graph capture failed ({type(exc).__name__}: {exc}); "
+                              "launching kernels eagerly", RuntimeWarning, stacklevel=2)
+                self.cuda_graphs = False
+                self._graphs.clear()
+                self.notes.append("CUDA graph capture failed: eager launches")
+        if self.threads is None:
+            return self._run(z, labels)
+        key = tuple(z.shape)
+        n, prev = self.threads.choose(key), torch.get_num_threads()
+        if n != prev:
+            torch.set_num_threads(n)
+        t0 = time.perf_counter()
+        try:
+            out = self._run(z, labels)
+        finally:
+            if n != prev:
+                torch.set_num_threads(prev)
+        self.threads.record(key, n, time.perf_counter() - t0)
+        return out
+
+
+def fast_sampler(G: nn.Module, *, device=None, bf16: bool | None = None, channels_last: bool = True,
+                 compile: bool = False, cuda_graphs: bool | None = None, rewrite: bool = True,
+                 threads: int | str | None = "auto", verify_batch: int = 2) -> FastSampler:
+    """A fast ``callable(z, labels=None)`` drawing images from ``G`` (see the module doc).
+
+    ``G`` is not modified: the sampler holds a rewritten, eval-mode copy made
+    now (later changes to ``G``'s weights are not seen; :func:`cached_sampler`
+    rebuilds when they change). ``bf16=None`` uses bf16 autocast where the
+    device computes bf16 natively; ``cuda_graphs=None`` captures CUDA graphs on
+    a GPU. ``compile=True`` adds ``torch.compile`` (inductor, with weight
+    freezing on CPU), falling back to eager if it fails. ``threads`` (CPU):
+    ``"auto"`` picks between torch's current thread count and 1 by timing the
+    calls (:class:`ThreadTuner`), an int fixes it for the sampler's calls, None
+    leaves torch's setting alone.
+    """
+    if device is None:
+        device = next(itertools.chain(G.parameters(), G.buffers()), torch.empty(0)).device
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {str(device)!r} asked for, but CUDA is not available here")
+        if device.index is None:
+            device = torch.device("cuda", torch.cuda.current_device())
+    configure_backends(device)
+    use_bf16 = bf16_supported(device) if bf16 is None else bool(bf16)
+    src = copy.deepcopy(G).to(device)
+    example = _example_inputs(src, verify_batch, device)
+    module, notes = optimize_for_inference(src, example_inputs=example, channels_last=channels_last, rewrite=rewrite)
+    del src
+    if use_bf16:
+        notes.append(f"bf16 autocast ({'native' if bf16_supported(device) else 'EMULATED on this device: slow'})")
+    sampler = FastSampler(module, device, use_bf16, bool(getattr(G, "num_classes", 0)),
+                          tuple(getattr(G, "pixel_range", (-1.0, 1.0))), notes=notes)
+    if compile:
+        try:
+            options = {"freezing": True} if device.type == "cpu" else None
+            sampler._eager = module
+            sampler.module = torch.compile(module, dynamic=False, options=options)
+            sampler.compiled = True
+            notes.append("torch.compile (inductor" + (", freezing" if options else "") + ")")
+        except Exception as exc:
+            print(f"ganzoo: torch.compile unavailable ({exc}); sampling eagerly", file=sys.stderr)
+    if cuda_graphs is None:
+        cuda_graphs = device.type == "cuda"
+    if cuda_graphs and device.type != "cuda":
+        raise ValueError("cuda_graphs=True needs a CUDA device")
+    sampler.cuda_graphs = bool(cuda_graphs)
+    if sampler.cuda_graphs:
+        notes.append("CUDA graphs per batch shape")
+    if device.type == "cpu" and threads is not None:
+        if threads == "auto":
+            sampler.threads = ThreadTuner([torch.get_num_threads(), 1])
+            notes.append("CPU threads chosen per batch shape by timing (current count vs 1)")
+        else:
+            sampler.threads = ThreadTuner([int(threads)])
+            notes.append(f"{int(threads)} CPU thread(s)")
+    return sampler
+
+
+# sampler cache for Generator.sample(fast=True): rebuilt when the weights change
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, tuple[Any, FastSampler]]" = weakref.WeakKeyDictionary()
+
+
+def _weights_key(G: nn.Module) -> tuple:
+    return tuple((t.data_ptr(), t._version, t.dtype, t.device) for t in itertools.chain(G.parameters(), G.buffers()))
+
+
+def cached_sampler(G: nn.Module, **options: Any) -> FastSampler:
+    """:func:`fast_sampler` for ``G``, reused while ``G``'s weights (and ``options``) stay the same."""
+    key = (_weights_key(G), tuple(sorted((k, str(v)) for k, v in options.items())))
+    hit = _CACHE.get(G)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    sampler = fast_sampler(G, **options)
+    _CACHE[G] = (key, sampler)
+    return sampler
+
+
+def sample(G: nn.Module, z: torch.Tensor, labels: torch.Tensor | None, *, batch_size: int = 256,
+           bf16: bool | None = None, device=None) -> torch.Tensor:
+    """The body of ``Generator.sample(..., fast=True)``: ``z`` and ``labels`` already checked."""
+    sampler = cached_sampler(G, device=device, bf16=bf16)
+    chunks = []
+    for i in range(0, z.shape[0], batch_size):
+        lab = labels[i:i + batch_size] if labels is not None else None
+        chunks.append(sampler(z[i:i + batch_size], lab))
+    if len(chunks) == 1:
+        return chunks[0]
+    if not chunks:
+        return torch.empty(0, *G.image_shape, device=sampler.device)
+    return torch.cat(chunks)
+
+
+# ---------------------------------------------------------------------------- training
+def rewrite_for_training(net: nn.Module) -> list[str]:
+    """Apply, in place, the exact rewrites that keep ``net``'s Parameters and their names.
+
+    Nearest 2x up-sampling + 3x3 'same' conv becomes :class:`UpsampleConv2d`
+    (2.25x fewer multiply-adds forward and backward); an asymmetric zero pad +
+    conv becomes :class:`CroppedConv2d`. The replaced modules hold the very same
+    Parameter objects, so optimizers built before or after, ``state_dict`` keys
+    and checkpoints are unaffected. Returns what was done (empty when nothing
+    applies or ``net`` cannot be traced).
+    """
+    try:
+        gm = _trace(net)
+    except Exception:
+        return []
+    done = []
+    counts = _call_counts(gm)
+    for up_node in list(gm.graph.nodes):
+        if not _is_nearest_2x(_module(gm, up_node)) or counts[up_node.target] != 1:
+            continue
+        conv_node = _single_user(up_node)
+        conv = _module(gm, conv_node) if conv_node is not None else None
+        if conv is not None and counts[conv_node.target] == 1 and _only_input_is(conv_node, up_node) \
+                and _is_same_3x3(conv):
+            _set_submodule(net, conv_node.target, UpsampleConv2d(conv))
+            _set_submodule(net, up_node.target, nn.Identity())
+            done.append(f"{up_node.target} + {conv_node.target}: up-sample + 3x3 conv as a 4x4/2 transposed conv")
+    for pad_node in list(gm.graph.nodes):
+        pad = _module(gm, pad_node)
+        if type(pad) is not nn.ZeroPad2d or counts[pad_node.target] != 1:
+            continue
+        conv_node = _single_user(pad_node)
+        conv = _module(gm, conv_node) if conv_node is not None else None
+        if type(conv) is nn.Conv2d and counts[conv_node.target] == 1 and _only_input_is(conv_node, pad_node) \
+                and conv.padding == (0, 0) and conv.stride == (1, 1):
+            left, right, top, bottom = (int(p) for p in pad.padding)
+            if min(left, right, top, bottom) >= 0:
+                _set_submodule(net, conv_node.target, CroppedConv2d(conv, (left, right, top, bottom)))
+                _set_submodule(net, pad_node.target, nn.Identity())
+                done.append(f"{pad_node.target} + {conv_node.target}: padded copy replaced by conv padding + crop")
+    return done
+
+
+def prepare_training(G: nn.Module, D: nn.Module, *, device, channels_last: bool | None = None,
+                     rewrite: bool = True) -> list[str]:
+    """Make a G/D pair fast to train, in place; returns what was done.
+
+    ``channels_last=None`` turns it on when either network has 2-D convolutions.
+    Call before building the optimizers or after: Parameters are kept.
+    """
+    notes: list[str] = []
+    configure_backends(device)
+    if rewrite:
+        for net in (G, D):
+            notes += rewrite_for_training(net)
+    if channels_last is None:
+        channels_last = _has_conv2d(G, D)
+    if channels_last:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+        notes.append("channels_last")
+    return notes
