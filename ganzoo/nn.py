@@ -85,6 +85,7 @@ class Generator(_GANModule):
         z: torch.Tensor | None = None,
         batch_size: int = 256,
         autocast: bool = False,
+        fast: bool = False,
         truncation: float | None = None,
     ) -> torch.Tensor:
         """Draw ``n`` images in [-1, 1] as a float32 NCHW tensor.
@@ -94,6 +95,9 @@ class Generator(_GANModule):
         device). ``labels`` (one per image, or one for all) is required for
         conditional generators. ``autocast`` runs the network in bfloat16
         (CUDA, or a CPU with bf16 support); the output is float32 either way.
+        ``fast`` samples through :func:`ganzoo.speed.fast_sampler` (an
+        equivalent rewritten copy of the network, channels_last, CUDA graphs on
+        a GPU), built once and reused while the weights stay the same.
         ``truncation`` (a threshold T > 0; N(0, I) latents only) applies the
         truncation trick: components with |z| > T are redrawn until inside
         (:func:`ganzoo.latent.truncate_latent`), from the seed's stream after
@@ -132,6 +136,11 @@ class Generator(_GANModule):
             if gen is not None and self.num_classes and labels_given:
                 torch.randint(self.num_classes, (n,), generator=gen)  # the same stream as without labels
             z = truncate_latent(z, truncation, generator=gen)
+        if fast:
+            from . import speed
+
+            self.train(was_training)
+            return speed.sample(self, z, labels, batch_size=batch_size, bf16=bool(autocast), device=device)
         ctx = (
             torch.autocast(device.type, dtype=torch.bfloat16)
             if autocast

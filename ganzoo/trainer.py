@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from . import speed
 from .errors import GanzooError
 from .io import atomic_path, fsync_dir, save_grid, write_json
 from .models import build_from_config, load_state_strict
@@ -108,13 +109,9 @@ def hardware_summary(device: torch.device) -> str:
 
 
 def _adam(params, lr, betas, device):
-    params = [p for p in params if p.requires_grad]
-    kwargs = dict(lr=lr, betas=tuple(betas))
-    # fused Adam: one kernel for all parameters (CUDA, and CPU in recent torch)
-    try:
-        return torch.optim.Adam(params, fused=True, **kwargs)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, foreach=True, **kwargs)
+    # fused Adam: one kernel for all parameters (CUDA, and CPU in recent torch); a loaded
+    # state takes the parameters' memory layout (channels_last), which fused Adam needs
+    return speed.adam(params, lr, betas)
 
 
 class Trainer:
@@ -149,9 +146,10 @@ class Trainer:
         if G is None or D is None:
             G, D = build_from_config(self.spec, self.arch_cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)
-        if cfg.channels_last:
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
+        # ganzoo.speed: exact rewrites that keep the Parameters and state_dict keys, cuDNN autotuning,
+        # channels_last (asked for, or automatic for convolutional networks); see its module doc
+        self.speed_notes = speed.prepare_training(self.G, self.D, device=self.device,
+                                                   channels_last=True if cfg.channels_last else None)
         for part in cfg.freeze:
             if part not in self.spec.freezable:
                 known = ", ".join(self.spec.freezable) or "none"
