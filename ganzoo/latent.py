@@ -872,11 +872,17 @@ def save_arithmetic_grid(result: ArithmeticResult, path: str | os.PathLike, *, s
     label_w = int(max(probe.textlength(r[0], font=font) for r in rows)) + 2 * pad
     sub_w = int(max(probe.textlength(r[3][:48], font=font) for r in rows)) + 2 * pad
     row_h = max(ch, 2 * 16) + pad
-    width = label_w + ncols * (cw + pad) + gap + cw + pad + sub_w
-    height = pad + len(rows) * row_h + (gap - pad)
+    head = "samples (result: + noise)"
+    samples_w = max(ncols * (cw + pad), int(probe.textlength(head, font=font)) + pad)
+    width = label_w + samples_w + gap + max(cw + pad + sub_w, int(probe.textlength("mean latent", font=font)))
+    head_h = 18
+    height = head_h + pad + len(rows) * row_h + (gap - pad)
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    y = pad
+    xm = label_w + samples_w + gap
+    draw.text((label_w, head_h // 2 + 2), head, fill=(90, 90, 90), font=font, anchor="lm")
+    draw.text((xm, head_h // 2 + 2), "mean latent", fill=(90, 90, 90), font=font, anchor="lm")
+    y = head_h + pad
     for r, (caption, samples, mean, note) in enumerate(rows):
         if r == len(rows) - 1:
             y += gap - pad
@@ -886,7 +892,6 @@ def save_arithmetic_grid(result: ArithmeticResult, path: str | os.PathLike, *, s
         for img in samples:
             canvas.paste(_pil(img, scale).convert("RGB"), (x, y))
             x += cw + pad
-        xm = label_w + ncols * (cw + pad) + gap
         canvas.paste(_pil(mean, scale).convert("RGB"), (xm, y))
         draw.rectangle([xm - 2, y - 2, xm + cw + 1, y + ch + 1], outline=(200, 0, 0) if r == len(rows) - 1
                        else (120, 120, 120))
