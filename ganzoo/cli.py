@@ -28,21 +28,11 @@ def _labels_arg(G, text: str | None, n: int):
         return None
     if not G.num_classes:
         raise GanzooError("--label given, but this model is unconditional; drop --label")
-    names = [c.lower() for c in getattr(G, "class_names", []) or []]
-    out = []
-    for part in text.split(","):
-        part = part.strip()
-        if part.isdigit():
-            idx = int(part)
-        elif part.lower() in names:
-            idx = names.index(part.lower())
-        else:
-            raise GanzooError(f"unknown label {part!r}; use an index 0-{G.num_classes - 1} or one of: {', '.join(names)}")
-        if not 0 <= idx < G.num_classes:
-            raise GanzooError(f"label {idx} out of range; use 0-{G.num_classes - 1}")
-        out.append(idx)
     import torch
 
+    from .latent import class_index
+
+    out = [class_index(G, part) for part in text.split(",")]
     return torch.tensor([out[i % len(out)] for i in range(n)])
 
 

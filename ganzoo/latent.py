@@ -262,7 +262,8 @@ def save_latents(path: str | os.PathLike, z: torch.Tensor, labels: torch.Tensor 
     return path
 
 
-def _class_index(G, text: str | int, what: str = "label") -> int:
+def class_index(G, text: str | int, what: str = "label") -> int:
+    """A class name (case-insensitive, forgiving: "boot" → "Ankle boot") or index → the index; one-line error otherwise."""
     k = G.num_classes
     names = [str(c) for c in (getattr(G, "class_names", None) or [])]
     return _index_in(names, k, text, what)
@@ -290,7 +291,7 @@ def _labels_for(G, label, n: int) -> torch.Tensor | None:
         return None
     if not G.num_classes:
         raise GanzooError("a label was given, but this model is unconditional; drop the label")
-    return torch.full((n,), _class_index(G, label), dtype=torch.long)
+    return torch.full((n,), class_index(G, label), dtype=torch.long)
 
 
 def _render(G, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -414,7 +415,7 @@ def interpolate(G, points: Sequence[int | str | os.PathLike | torch.Tensor] | to
     labels = None
     if G.num_classes:
         if label is not None:
-            lab = _class_index(G, label)
+            lab = class_index(G, label)
         else:
             lab = next((x for x in pt_labels if x is not None), 0)
         labels = torch.full((path.shape[0],), int(lab), dtype=torch.long)
@@ -632,7 +633,7 @@ def class_group(G, name: str, cls, *, n: int = 3, first_seed: int = 0, truncatio
     if not G.num_classes:
         raise GanzooError(f"group {name}=class:{cls}: this model is unconditional (no classes); choose samples by "
                           f"a classifier's prediction instead: {name}=pred:{cls} with --classifier")
-    k = _class_index(G, cls, "class")
+    k = class_index(G, cls, "class")
     seeds = list(range(int(first_seed), int(first_seed) + int(n)))
     z, _ = seed_latents(G, seeds, truncation=truncation)
     labels = torch.full((len(seeds),), k, dtype=torch.long)
@@ -810,7 +811,7 @@ def arithmetic(G, expression: str, groups: dict[str, Group] | Sequence[Group], *
     res_label = None
     if G.num_classes:
         if label is not None:
-            res_label = _class_index(G, label)
+            res_label = class_index(G, label)
         else:
             positive = [n for c, n in terms if c > 0 and groups[n].label is not None]
             res_label = groups[positive[-1]].label if positive else None
@@ -1060,7 +1061,7 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
             raise GanzooError("nothing to optimise: use --restarts 1 or more")
         z0 = torch.cat(starts)
         if G.num_classes:
-            classes = [_class_index(G, label)] if label is not None else list(range(G.num_classes))
+            classes = [class_index(G, label)] if label is not None else list(range(G.num_classes))
         else:
             classes = [None]
         r = z0.shape[0]
