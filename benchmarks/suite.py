@@ -97,6 +97,20 @@ def _read_status(field: str) -> float | None:
     return None
 
 
+def _release_free_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc), so that the next peak
+    RSS counts what the measured call allocates, not what earlier figures left cached."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _reset_peak_rss() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -107,7 +121,9 @@ def _reset_peak_rss() -> bool:
 
 
 class MemoryProbe:
-    """Peak memory while the block runs: CUDA max_memory_allocated, or CPU peak RSS."""
+    """Peak memory while the block runs: CUDA ``max_memory_allocated``, or the CPU peak RSS
+    (VmHWM, reset through ``/proc/self/clear_refs`` after ``malloc_trim``). ``above_start_mb``
+    is the peak minus what was in use when the block started: the call's own need."""
 
     def __init__(self, device) -> None:
         self.device = device
@@ -121,7 +137,7 @@ class MemoryProbe:
             torch.cuda.reset_peak_memory_stats(self.device)
             self.base = torch.cuda.memory_allocated(self.device) / 2**20
             self.kind = "cuda_max_memory_allocated"
-        elif _reset_peak_rss() and _read_status("VmHWM") is not None:
+        elif _release_free_memory() or _reset_peak_rss() and _read_status("VmHWM") is not None:
             self.base = _read_status("VmRSS") or 0.0
             self.kind = "cpu_peak_rss"
         else:
@@ -560,11 +576,9 @@ def bench_training(arch: str, config: dict, *, device, opts, budget: Budget, ite
 
 
 # ------------------------------------------------------------------------------ per architecture
-def bench_architecture(arch: str, *, device, opts, budget: Budget, items_left: int, peak: dict) -> dict[str, Any]:
-    import torch
-
-    import ganzoo
-    from ganzoo import speed
+def arch_config(arch: str) -> tuple[dict, Any]:
+    """The released size where there is one (and the architecture supports it), else the default;
+    class-conditional architectures get 10 classes."""
     from ganzoo.plugins import get_registry
 
     spec = get_registry().architecture(arch)
@@ -577,62 +591,87 @@ def bench_architecture(arch: str, *, device, opts, budget: Budget, items_left: i
     except Exception:
         if not spec.conditional:
             raise
-        config["num_classes"] = 10  # class-conditional: needs a number of classes (Fashion-MNIST's)
-        cfg = spec.make_config(**config)
-    if spec.conditional and not cfg.num_classes:
         config["num_classes"] = 10
         cfg = spec.make_config(**config)
-    res: dict[str, Any] = {"config": cfg.to_dict(), "released_size": arch in RELEASED}
-    batches = QUICK_BATCHES if opts.quick else FULL_BATCHES
-    n_items = (len(batches) if opts.sample else 0) + (1 if opts.train else 0)
-    peak_fp32 = peak.get("fp32_gflops")
-    if opts.sample:
+    if spec.conditional and not cfg.num_classes:
+        config["num_classes"] = 10  # class-conditional: Fashion-MNIST's number of classes
+        cfg = spec.make_config(**config)
+    return config, cfg
+
+
+class ArchBench:
+    """One architecture's state across the suite's phases (built at its first figure)."""
+
+    def __init__(self, arch: str, *, device, opts, peak: dict) -> None:
+        self.arch, self.device, self.opts, self.peak = arch, device, opts, peak.get("fp32_gflops")
+        self.config, cfg = arch_config(arch)
+        self.res: dict[str, Any] = {"config": cfg.to_dict(), "released_size": arch in RELEASED}
+        self.G = self.sampler = None
+        self.estimate: dict | None = None
+
+    def _setup_sampling(self) -> None:
+        import torch
+
+        import ganzoo
+        from ganzoo import speed
+
         torch.manual_seed(0)
-        G, _ = ganzoo.create(arch, **config)
-        G.to(device).eval()
+        G, _ = ganzoo.create(self.arch, **self.config)
+        G.to(self.device).eval()
         t0 = time.perf_counter()
-        sampler = speed.fast_sampler(G, device=device, bf16=opts.bf16, compile=opts.compile)
-        res["sampler"] = {"build_s": round(time.perf_counter() - t0, 2), "notes": list(sampler.notes),
-                          "bf16": sampler.bf16, "compiled": sampler.compiled, "cuda_graphs": sampler.cuda_graphs}
-        z1, l1 = _inputs(G, 1, device)
+        sampler = speed.fast_sampler(G, device=self.device, bf16=self.opts.bf16, compile=self.opts.compile)
+        self.res["sampler"] = {"build_s": round(time.perf_counter() - t0, 2), "notes": list(sampler.notes),
+                               "bf16": sampler.bf16, "compiled": sampler.compiled, "cuda_graphs": sampler.cuda_graphs}
+        z1, l1 = _inputs(G, 1, self.device)
         base1 = _baseline_sampler(G)
         flops = {"baseline": _count_flops(lambda: base1(z1, l1)) or None}
         eager = sampler._eager if sampler.compiled else sampler.module
         with torch.no_grad():
             flops["fast"] = _count_flops(lambda: eager(z1, l1) if sampler.conditional else eager(z1)) or None
-        res["flops_per_image"] = flops
-        res["sampling"] = []
-        estimate = None
-        for b in batches:
-            try:
-                fig = bench_sampling(G, sampler, b, device=device, opts=opts, budget=budget,
-                                     items_left=items_left, flops_img=flops, peak=peak_fp32, estimate=estimate)
-            except Exception as exc:
-                fig = {"batch": b, "status": "error", "reason": f"{type(exc).__name__}: {exc}",
-                       "traceback": traceback.format_exc(limit=6)}
-            items_left -= 1
-            res["sampling"].append(fig)
-            _progress(arch, "sample", fig)
-            if fig["status"] == "ok":
-                estimate = {"batch": b, **{n: fig[n]["median_s"] for n in ("baseline", "fast")}}
-        res["sampler"]["threads_chosen"] = sampler.threads.summary() if sampler.threads is not None else None
-        res["sampler"]["notes"] = list(sampler.notes)
-        if opts.profile:
-            _profile_sampling(arch, G, sampler, min(64, max(batches)), device, opts.out / "profiles")
-        del G, sampler
-    if opts.train:
-        try:
-            fig = bench_training(arch, config, device=device, opts=opts, budget=budget, items_left=items_left,
-                                 peak=peak_fp32)
-        except Exception as exc:
-            fig = {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc(limit=8)}
-        res["training"] = fig
-        _progress(arch, "train", fig)
-        if opts.profile and fig.get("status") == "ok":
-            _profile_training(arch, config, fig["batch"], device, opts, opts.out / "profiles")
-    res["n_items"] = n_items
-    return res
+        self.res["flops_per_image"] = flops
+        self.res["sampling"] = []
+        self.G, self.sampler = G, sampler
+
+    def sample(self, batch: int, budget: Budget, items_left: int) -> dict[str, Any]:
+        if self.sampler is None:
+            self._setup_sampling()
+        fig = bench_sampling(self.G, self.sampler, batch, device=self.device, opts=self.opts, budget=budget,
+                             items_left=items_left, flops_img=self.res["flops_per_image"], peak=self.peak,
+                             estimate=self.estimate)
+        if fig["status"] == "ok":
+            self.estimate = {"batch": batch, **{n: fig[n]["median_s"] for n in ("baseline", "fast")}}
+        return fig
+
+    def train(self, budget: Budget, items_left: int) -> dict[str, Any]:
+        return bench_training(self.arch, self.config, device=self.device, opts=self.opts, budget=budget,
+                              items_left=items_left, peak=self.peak)
+
+    def finish(self) -> dict[str, Any]:
+        if self.sampler is not None:
+            s = self.sampler
+            self.res["sampler"]["threads_chosen"] = s.threads.summary() if s.threads is not None else None
+            self.res["sampler"]["notes"] = list(s.notes)
+            self.res["sampling"].sort(key=lambda f: f["batch"])
+        return self.res
+
+    def profile(self) -> None:
+        folder = self.opts.out / "profiles"
+        if self.sampler is not None:
+            ok = [f["batch"] for f in self.res.get("sampling", []) if f["status"] == "ok"]
+            _profile_sampling(self.arch, self.G, self.sampler, max([b for b in ok if b <= 64] or [1]), self.device, folder)
+        tr = self.res.get("training") or {}
+        if tr.get("status") == "ok":
+            _profile_training(self.arch, self.config, tr["batch"], self.device, self.opts, folder)
+
+
+def plan(opts) -> list[tuple[str, int | None]]:
+    """The figures in the order they are measured: every architecture's small figures before any
+    large one, so that a tight budget skips the largest batches, not whole architectures."""
+    if opts.quick:
+        phases = [("sample", b) for b in QUICK_BATCHES] + [("train", None)]
+    else:
+        phases = [("sample", 1), ("sample", 64), ("train", None), ("sample", 256)]
+    return [p for p in phases if (p[0] == "sample" and opts.sample) or (p[0] == "train" and opts.train)]
 
 
 def _progress(arch: str, what: str, fig: dict) -> None:
@@ -704,7 +743,7 @@ def _fmt_rate(x: float | None) -> str:
 def _fmt_mem(m: dict | None) -> str:
     if not m:
         return "-"
-    return f"{m['peak_mb']:,.0f}"
+    return f"{m['above_start_mb']:,.0f}"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -721,7 +760,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"total {report['seconds']:.0f} s{' (quick)' if report['options']['quick'] else ''}", "",
         "Speedup = median over interleaved rounds of baseline time / fast time (IQR in brackets). "
         "Baseline: the module as built, eager fp32 NCHW (sampling); a plain loop with non-fused Adam and "
-        "`.item()` every step (training). GFLOP/s counts the original model's FLOPs.", "",
+        "`.item()` every step (training). GFLOP/s counts the original model's FLOPs. Peak MB: the memory "
+        "the call needed above what was in use before it (CPU peak RSS after `malloc_trim`; CUDA "
+        "`max_memory_allocated`).", "",
         "## Sampling", "",
         "| architecture | image | batch | baseline img/s | fast img/s | speedup | fast GFLOP/s (% of fp32 peak) | peak MB base / fast | runs |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -887,24 +928,52 @@ def run_suite(opts: argparse.Namespace) -> dict[str, Any]:
     report["peak"] = measure_peaks(device, quick=opts.quick)
     print(f"  matmul peak: fp32 {report['peak']['fp32_gflops']} GFLOP/s, bf16 {report['peak']['bf16_gflops']} GFLOP/s",
           file=sys.stderr, flush=True)
-    per_arch = (len(QUICK_BATCHES if opts.quick else FULL_BATCHES) if opts.sample else 0) + (1 if opts.train else 0)
-    items_left = per_arch * len(archs)
+    phases = plan(opts)
+    benches: dict[str, ArchBench | None] = {}
     report["architectures"] = {}
+    items_left = len(phases) * len(archs)
+    for what, batch in phases:
+        for arch in archs:
+            if arch not in benches:
+                try:
+                    benches[arch] = ArchBench(arch, device=device, opts=opts, peak=report["peak"])
+                except Exception as exc:
+                    benches[arch] = None
+                    report["architectures"][arch] = {"error": f"{type(exc).__name__}: {exc}",
+                                                     "traceback": traceback.format_exc(limit=8)}
+                    print(f"  {arch}: error: {report['architectures'][arch]['error']}", file=sys.stderr, flush=True)
+            bench = benches[arch]
+            if bench is None:
+                items_left -= 1
+                continue
+            if budget.left() < (2.0 if opts.quick else 10.0):
+                fig = {"status": "skipped", "reason": f"the time budget ({opts.budget:.0f} s, --budget) was spent"}
+            else:
+                try:
+                    fig = bench.sample(batch, budget, items_left) if what == "sample" else bench.train(budget, items_left)
+                except Exception as exc:
+                    fig = {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
+                           "traceback": traceback.format_exc(limit=8)}
+            items_left -= 1
+            if what == "sample":
+                fig.setdefault("batch", batch)
+                bench.res.setdefault("sampling", []).append(fig)
+            else:
+                bench.res["training"] = fig
+            _progress(arch, what, fig)
     for arch in archs:
-        if budget.left() < (3.0 if opts.quick else 15.0):
-            r = {"skipped": f"the time budget ({opts.budget:.0f} s, --budget) was spent before this architecture"}
-            print(f"  {arch}: skipped ({r['skipped']})", file=sys.stderr, flush=True)
-            report["architectures"][arch] = r
-            items_left -= per_arch
-            continue
-        try:
-            r = bench_architecture(arch, device=device, opts=opts, budget=budget, items_left=items_left,
-                                   peak=report["peak"])
-        except Exception as exc:
-            r = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=8)}
-            print(f"  {arch}: error: {r['error']}", file=sys.stderr, flush=True)
-        items_left -= per_arch
-        report["architectures"][arch] = r
+        bench = benches.get(arch)
+        if bench is not None:
+            report["architectures"][arch] = bench.finish()
+    report["architectures"] = {a: report["architectures"][a] for a in archs if a in report["architectures"]}
+    for arch in archs:
+        bench = benches.get(arch)
+        if bench is not None:
+            if opts.profile:
+                try:
+                    bench.profile()
+                except Exception as exc:
+                    print(f"  {arch}: profile failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     report["seconds"] = round(budget.elapsed(), 1)
     (opts.out / "benchmarks.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")

@@ -14,7 +14,8 @@ equivalent but cheaper network:
   and a crop (no padded copy of the activations);
 * **transposed convolutions with few output channels** (image heads with 1-4
   channels) as one matrix product and a col2im (``F.fold``), which runs at GEMM
-  speed where oneDNN's direct kernel leaves most vector lanes idle;
+  speed where oneDNN's direct kernel leaves most vector lanes idle; and of a
+  1x1 input (DCGAN's projection of z) as one matrix product;
 * activations made in place where their input is a fresh tensor;
 * **channels_last** weights (oneDNN / cuDNN's fast layout);
 * **bf16 autocast** where the hardware computes in bf16 natively (CUDA with
@@ -58,7 +59,7 @@ __all__ = [
     "ThreadTuner",
     "fast_sampler", "FastSampler", "cached_sampler", "sample", "optimize_for_inference",
     "prepare_training", "rewrite_for_training", "UpsampleConv2d", "CroppedConv2d",
-    "GemmConvTranspose2d", "upsample_conv_weight", "VERIFY_ATOL",
+    "GemmConvTranspose2d", "PointConvTranspose2d", "upsample_conv_weight", "VERIFY_ATOL",
 ]
 
 #: A rewritten network must reproduce the original to this max abs difference (fp32, [-1, 1] output).
@@ -261,6 +262,30 @@ class GemmConvTranspose2d(nn.Module):
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1)
         return y
+
+
+class PointConvTranspose2d(nn.Module):
+    """A transposed convolution of a 1x1 input (DCGAN's projection of z) as one matrix product.
+
+    ``y[n, :, i, j] = x[n] @ W[:, :, i, j] + b``; the product is laid out (N, kh, kw, C_out), so the
+    result comes out channels_last at no cost. Inference only.
+    """
+
+    def __init__(self, convt: nn.ConvTranspose2d) -> None:
+        super().__init__()
+        cin, cout = convt.in_channels, convt.out_channels
+        kh, kw = convt.kernel_size
+        w = convt.weight.detach().permute(0, 2, 3, 1).reshape(cin, kh * kw * cout)
+        b = convt.bias.detach().repeat(kh * kw) if convt.bias is not None else None
+        self.register_buffer("w2d", w.clone())
+        self.register_buffer("bias", b)
+        self.cout, self.kernel_size = cout, (kh, kw)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        flat = x.reshape(n, -1)
+        y = torch.addmm(self.bias, flat, self.w2d) if self.bias is not None else flat @ self.w2d
+        return y.view(n, self.kernel_size[0], self.kernel_size[1], self.cout).permute(0, 3, 1, 2)
 
 
 # ---------------------------------------------------------------------------- graph rewrites
@@ -507,24 +532,29 @@ def _pad_conv_to_cropped(gm: fx.GraphModule) -> list[str]:
     return done
 
 
-def _small_convt_to_gemm(gm: fx.GraphModule) -> list[str]:
+def _convt_to_gemm(gm: fx.GraphModule) -> list[str]:
+    """Transposed convs of a 1x1 input (a matrix product) or with 1-4 output channels (GEMM + col2im)."""
     done = []
     counts = _call_counts(gm)
     for node in list(gm.graph.nodes):
         m = _module(gm, node)
-        if type(m) is not nn.ConvTranspose2d or counts[node.target] != 1 or m.out_channels > GEMM_CONVT_MAX_OUT \
+        if type(m) is not nn.ConvTranspose2d or counts[node.target] != 1 \
                 or m.groups != 1 or m.dilation != (1, 1) or m.output_padding != (0, 0) or m.padding_mode != "zeros":
             continue
         shape = _shape(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         if shape is None or len(shape) != 4 or len(node.args) != 1 or node.kwargs:
             continue
-        _set_submodule(gm, node.target, GemmConvTranspose2d(m))
-        done.append(f"{node.target}: {m.out_channels}-channel transposed conv as GEMM + col2im")
+        if shape[2:] == (1, 1) and m.padding == (0, 0):
+            _set_submodule(gm, node.target, PointConvTranspose2d(m))
+            done.append(f"{node.target}: transposed conv of a 1x1 input as one matrix product")
+        elif m.out_channels <= GEMM_CONVT_MAX_OUT:
+            _set_submodule(gm, node.target, GemmConvTranspose2d(m))
+            done.append(f"{node.target}: {m.out_channels}-channel transposed conv as GEMM + col2im")
     return done
 
 
 _FRESH = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d,
-          UpsampleConv2d, CroppedConv2d, GemmConvTranspose2d)
+          UpsampleConv2d, CroppedConv2d, GemmConvTranspose2d, PointConvTranspose2d)
 _INPLACE_FN = {torch.tanh: torch.tanh_, torch.relu: torch.relu_, torch.sigmoid: torch.sigmoid_,
                F.relu: torch.relu_}
 
@@ -559,7 +589,7 @@ _INFERENCE_PASSES: list[tuple[str, Callable[[fx.GraphModule], list[str]]]] = [
     ("fold_bn_next", _fold_bn_into_next_linear),
     ("upsample_conv", lambda gm: _upsample_conv_to_convt(gm, training=False)),
     ("pad_conv", _pad_conv_to_cropped),
-    ("gemm_convt", _small_convt_to_gemm),
+    ("gemm_convt", _convt_to_gemm),
     ("inplace", _inplace_activations),
 ]
 
