@@ -143,6 +143,17 @@ class Trainer:
             raise GanzooError(f"objective {self.objective_name!r}: bad arguments {obj_kwargs}: {exc}") from None
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
+        if dataset is None:
+            from .data import load_dataset
+
+            dataset = load_dataset(cfg.data, image_size=self.arch_cfg.image_size,
+                                   channels=self.arch_cfg.channels, label=cfg.data_label)
+        if (G is None and self.spec.conditional and "num_classes" not in cfg.arch_config
+                and dataset.labels is not None):
+            # a conditional architecture takes its classes from the data; written into cfg so that
+            # run.json and --resume rebuild the same networks (an explicit num_classes=0 stays)
+            cfg.arch_config["num_classes"] = dataset.num_classes
+            self.arch_cfg = self.spec.make_config(**cfg.arch_config)
         if G is None or D is None:
             G, D = build_from_config(self.spec, self.arch_cfg)
         self.G, self.D = G.to(self.device), D.to(self.device)
@@ -164,11 +175,6 @@ class Trainer:
         self.objective.to(self.device)
         if objective_state:
             self.objective.load_state_dict(objective_state)
-        if dataset is None:
-            from .data import load_dataset
-
-            dataset = load_dataset(cfg.data, image_size=self.arch_cfg.image_size,
-                                   channels=self.arch_cfg.channels, label=cfg.data_label)
         if self.arch_cfg.num_classes:
             if dataset.labels is None:
                 raise GanzooError(f"architecture {cfg.arch!r} is conditional but {cfg.data!r} has no labels; "
@@ -215,7 +221,16 @@ class Trainer:
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
             self._perm = torch.randperm(len(self.dataset), generator=gen)
             self._perm_epoch = epoch
-        idx = self._perm[offset * self.batch_size:(offset + 1) * self.batch_size]
+        return self._gather(self._perm[offset * self.batch_size:(offset + 1) * self.batch_size])
+
+    def _extra_batch(self):
+        """Another real batch for objectives with several D updates per step (``n_critic``).
+
+        Drawn with the global RNG, which checkpoints save, so resume stays exact.
+        """
+        return self._gather(torch.randperm(len(self.dataset))[:self.batch_size])
+
+    def _gather(self, idx: torch.Tensor):
         real, labels = self.dataset.batch(idx, device=self.device, channels_last=self.cfg.channels_last)
         if self.cfg.flip:
             flip = torch.rand(real.shape[0], device=real.device) < 0.5
@@ -336,7 +351,8 @@ class Trainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         ctx = StepContext(self.G, self.D, self.opt_g, self.opt_d, self.device, self.step,
-                          autocast=self._autocast, channels_last=self.cfg.channels_last)
+                          autocast=self._autocast, channels_last=self.cfg.channels_last,
+                          next_real=self._extra_batch)
         self.G.train()
         self.D.train()
         finite = torch.ones((), dtype=torch.bool, device=self.device)
@@ -420,6 +436,7 @@ class Trainer:
             "dataset": self.dataset.describe(),
             "hardware": hardware_summary(self.device),
             "torch": torch.__version__,
+            "class_names": list(self.dataset.class_names) if self.arch_cfg.num_classes else [],
         }
 
 

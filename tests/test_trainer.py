@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _cfg(data: Path, **kw) -> TrainConfig:
     base = dict(arch="tiny", data=f"fashion-mnist:{data}", steps=4, log_every=1, sample_every=100,
-                checkpoint_every=100, seed=3, arch_config={"dropout": 0.3})
+                checkpoint_every=100, seed=3, arch_config={"dropout": 0.3, "num_classes": 0})
     base.update(kw)
     return TrainConfig(**base)
 
@@ -202,3 +202,14 @@ def test_sigkill_resumes_from_last_checkpoint(installed_tiny, tiny_fmnist, tmp_p
     assert latest_checkpoint(run).name == f"step-{step + 3:08d}"
     logged = [json.loads(l)["step"] for l in (run / "log.jsonl").read_text().splitlines()]
     assert logged == sorted(set(logged)) and logged[-1] == step + 3
+
+
+def test_conditional_architecture_takes_classes_from_the_data(tiny_plugin, tiny_fmnist, tmp_path):
+    run = tmp_path / "run"
+    cfg = TrainConfig(arch="tiny", data=f"fashion-mnist:{tiny_fmnist}", steps=1, log_every=1)
+    train(cfg, run, progress=False)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["train"]["arch_config"]["num_classes"] == 10
+    assert meta["resolved"]["class_names"][4] == "Coat"
+    G = ganzoo.load(run)
+    assert G.num_classes == 10 and G.sample(2, labels=[4, 4], seed=0).shape == (2, 1, 16, 16)
