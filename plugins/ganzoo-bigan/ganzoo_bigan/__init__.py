@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import ganzoo
 
-from .models import BiGANConfig, BiGANDiscriminator, BiGANEncoder, BiGANGenerator, bigan_init_
+from .models import BiGANConfig, BiGANDiscriminator, BiGANEncoder, BiGANGenerator
 from .objective import BiGANObjective
 
 __all__ = [
     "ARCH", "BiGANConfig", "BiGANGenerator", "BiGANEncoder", "BiGANDiscriminator", "BiGANObjective",
-    "bigan_init_", "register_architectures", "register_objectives",
+    "register_architectures", "register_objectives",
 ]
 __version__ = "0.1.0"
 

@@ -41,9 +41,10 @@ import torch
 from torch import nn
 
 import ganzoo
+from ganzoo.layers.init import normal_init_
 from ganzoo.errors import GanzooError
 
-__all__ = ["BiGANConfig", "BiGANGenerator", "BiGANEncoder", "BiGANDiscriminator", "bigan_init_"]
+__all__ = ["BiGANConfig", "BiGANGenerator", "BiGANEncoder", "BiGANDiscriminator"]
 
 
 @dataclass
@@ -78,19 +79,6 @@ def _blocks(size: int) -> int:
     if size == 64:
         return 3
     raise GanzooError(f"bigan: image_size must be 28, 32 or 64, got {size}")
-
-
-@torch.no_grad()
-def bigan_init_(module: nn.Module, std: float = 0.02) -> None:
-    """DCGAN's init: weights N(0, std), biases 0, batch-norm gamma N(1, 0.02), beta 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
 
 
 def _conv_features(channels: int, base: int, n: int, slope: float) -> tuple[nn.Sequential, int]:
@@ -143,7 +131,7 @@ class BiGANGenerator(ganzoo.Generator):
         layers += [nn.ConvTranspose2d(width, cfg.channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.encoder = BiGANEncoder(cfg)
-        bigan_init_(self, cfg.init_std)
+        normal_init_(self, cfg.init_std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z.reshape(z.shape[0], -1))
@@ -190,7 +178,7 @@ class BiGANDiscriminator(ganzoo.Discriminator):
         self.x_net = nn.Sequential(conv, nn.Linear(width * side * side, cfg.d_fc), nn.LeakyReLU(slope, True))
         self.z_net = nn.Sequential(nn.Linear(cfg.latent_dim, cfg.d_fc), nn.LeakyReLU(slope, True))
         self.joint = nn.Sequential(nn.Linear(2 * cfg.d_fc, cfg.d_fc), nn.LeakyReLU(slope, True), nn.Linear(cfg.d_fc, 1))
-        bigan_init_(self, cfg.init_std)
+        normal_init_(self, cfg.init_std)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         if z is None:

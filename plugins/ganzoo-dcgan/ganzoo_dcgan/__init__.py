@@ -41,8 +41,9 @@ import torch
 from torch import nn
 
 import ganzoo
+from ganzoo.layers.init import normal_init_
 
-__all__ = ["DCGANConfig", "DCGANGenerator", "DCGANDiscriminator", "ARCH", "register_architectures", "dcgan_init_"]
+__all__ = ["DCGANConfig", "DCGANGenerator", "DCGANDiscriminator", "ARCH", "register_architectures"]
 
 
 @dataclass
@@ -70,19 +71,6 @@ def _blocks(cfg: DCGANConfig) -> int:
     return int(n) - 3
 
 
-@torch.no_grad()
-def dcgan_init_(module: nn.Module, std: float = 0.02) -> None:
-    """§4: conv weights ~ N(0, 0.02); reference code: BN gamma ~ N(1, 0.02), beta 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, std)
-            nn.init.zeros_(m.bias)
-
-
 class DCGANGenerator(ganzoo.Generator):
     """z (N, latent_dim) -> images (N, C, S, S) in [-1, 1] (tanh)."""
 
@@ -101,7 +89,7 @@ class DCGANGenerator(ganzoo.Generator):
         # §3: no batchnorm on the generator output layer; tanh output
         layers += [nn.ConvTranspose2d(width, cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        dcgan_init_(self, cfg.init_std)
+        normal_init_(self, cfg.init_std, bn_std=cfg.init_std)  # §4; BN gamma as the reference code
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(z.shape[0], -1, 1, 1))
@@ -124,7 +112,7 @@ class DCGANDiscriminator(ganzoo.Discriminator):
         # the 4x4 map to one logit (reference code: a 4x4 convolution, then a sigmoid we leave out)
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
         self.net = nn.Sequential(*layers)
-        dcgan_init_(self, cfg.init_std)
+        normal_init_(self, cfg.init_std, bn_std=cfg.init_std)  # §4; BN gamma as the reference code
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).view(x.shape[0])

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import ganzoo
 
-from .models import InfoGANConfig, InfoGANDiscriminator, InfoGANGenerator, QOutput, infogan_init_
+from .models import InfoGANConfig, InfoGANDiscriminator, InfoGANGenerator, QOutput
 from .objective import InfoGANObjective, info_nll
 
 __all__ = [
     "ARCH", "InfoGANConfig", "InfoGANGenerator", "InfoGANDiscriminator", "InfoGANObjective", "QOutput",
-    "info_nll", "infogan_init_", "register_architectures", "register_objectives",
+    "info_nll", "register_architectures", "register_objectives",
 ]
 __version__ = "0.1.0"
 

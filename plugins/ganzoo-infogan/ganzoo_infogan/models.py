@@ -44,9 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import ganzoo
+from ganzoo.layers.init import normal_init_
 from ganzoo.errors import GanzooError
 
-__all__ = ["InfoGANConfig", "InfoGANGenerator", "InfoGANDiscriminator", "QOutput", "infogan_init_"]
+__all__ = ["InfoGANConfig", "InfoGANGenerator", "InfoGANDiscriminator", "QOutput"]
 
 
 @dataclass
@@ -100,19 +101,6 @@ def _upsamplings(size: int) -> int:
     raise GanzooError(f"infogan: image_size must be 28, 32 or 64, got {size}")
 
 
-@torch.no_grad()
-def infogan_init_(module: nn.Module, std: float = 0.02) -> None:
-    """The authors' init: weights N(0, std), biases 0, batch-norm gamma N(1, 0.02) and beta 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
-
-
 class InfoGANGenerator(ganzoo.Generator):
     """z = [noise | one-hot categorical codes | continuous codes] -> images in [-1, 1].
 
@@ -143,7 +131,7 @@ class InfoGANGenerator(ganzoo.Generator):
             width //= 2
         layers += [nn.ConvTranspose2d(width, cfg.channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        infogan_init_(self, cfg.init_std)
+        normal_init_(self, cfg.init_std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.fc(z.reshape(z.shape[0], -1))
@@ -291,7 +279,7 @@ class InfoGANDiscriminator(ganzoo.Discriminator):
             nn.Linear(cfg.d_fc, cfg.q_hidden), nn.BatchNorm1d(cfg.q_hidden), nn.LeakyReLU(slope, True),
             nn.Linear(cfg.q_hidden, n_out),
         )
-        infogan_init_(self, cfg.init_std)
+        normal_init_(self, cfg.init_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.d_head(self.trunk(x)).view(x.shape[0])
