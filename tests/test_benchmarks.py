@@ -132,6 +132,19 @@ def test_flop_counter_linear_and_conv():
     x = torch.randn(2, 16, 5, 5)
     # every input pixel meets every kernel tap once: 2 * N * H * W * C_in * C_out * k * k
     assert suite._count_flops(lambda: convt(x)) == 2 * 2 * 5 * 5 * 16 * 4 * 4 * 4
+    # the fallback used where FlopCounterMode's module tracking breaks autograd.grad agrees
+    assert suite._count_flops_plain(lambda: conv(torch.randn(2, 3, 8, 8))) == 2 * 2 * 16 * 8 * 8 * 3 * 3 * 3
+
+
+def test_flops_of_a_step_with_a_gradient_penalty():
+    D = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 1))
+    x = torch.randn(2, 1, 8, 8, requires_grad=True)
+
+    def step():
+        (g,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+        g.square().sum().backward()
+
+    assert suite._count_flops(step) > 3 * suite._count_flops(lambda: D(x))
 
 
 # ---------------------------------------------------------------------------- the fast sampler
