@@ -899,24 +899,35 @@ def _auto_threads() -> str | None:
 
     When other processes keep the cores busy, OpenMP threads wait for each other at every
     parallel region and a 2-thread process can run 10x slower than a 1-thread one; figures
-    measured that way time the machine's load, not the code. A 512x512 fp32 matmul decides:
-    if one thread beats torch's count by 1.5x, the suite uses one thread (and says so)."""
+    measured that way time the machine's load, not the code. Oversubscribed means: the 1-minute
+    load average is at least the number of usable cores, or one thread runs a burst of small
+    matmuls (many parallel regions, like a network's layers) 1.5x faster than torch's count."""
     import torch
 
     n = torch.get_num_threads()
-    a, b = torch.randn(512, 512), torch.randn(512, 512)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    a, b = torch.randn(256, 256), torch.randn(256, 256)
 
-    def best(threads: int) -> float:
-        torch.set_num_threads(threads)
-        a @ b
-        return min(_time_calls(lambda: a @ b, 1, torch.device("cpu")) for _ in range(5))
+    def burst() -> None:
+        for _ in range(20):
+            a @ b
 
-    times = {n: best(n), 1: best(1)}
-    times[n] = min(times[n], best(n))
-    if times[1] * 1.5 < times[n]:
+    times: dict[int, list[float]] = {n: [], 1: []}
+    for r in range(3):
+        for t in ((n, 1) if r % 2 == 0 else (1, n)):
+            torch.set_num_threads(t)
+            burst()
+            times[t].append(_time_calls(burst, 1, torch.device("cpu")))
+    med = {t: statistics.median(v) for t, v in times.items()}
+    why = []
+    if load >= cores:
+        why.append(f"1-minute load average {load:.1f} on {cores} cores")
+    if med[1] * 1.5 < med[n]:
+        why.append(f"20 256x256 matmuls took {med[n] * 1e3:.1f} ms with {n} threads and {med[1] * 1e3:.1f} ms with 1")
+    if why:
         torch.set_num_threads(1)
-        return (f"1 (auto): a 512x512 matmul took {times[n] * 1e3:.1f} ms with {n} threads and {times[1] * 1e3:.1f} ms "
-                f"with 1: the CPU is oversubscribed; --threads {n} forces {n}")
+        return f"1 (auto): the CPU is oversubscribed ({'; '.join(why)}); --threads {n} forces {n}"
     torch.set_num_threads(n)
     return None
 

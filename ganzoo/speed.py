@@ -890,8 +890,9 @@ def fast_sampler(G: nn.Module, *, device=None, bf16: bool | None = None, channel
         notes.append("CUDA graphs per batch shape")
     if device.type == "cpu" and threads is not None:
         if threads == "auto":
-            sampler.threads = ThreadTuner([torch.get_num_threads(), 1])
-            notes.append("CPU threads chosen per batch shape by timing (current count vs 1)")
+            if torch.get_num_threads() > 1:
+                sampler.threads = ThreadTuner([torch.get_num_threads(), 1])
+                notes.append(f"CPU threads chosen per batch shape by timing ({torch.get_num_threads()} vs 1)")
         else:
             sampler.threads = ThreadTuner([int(threads)])
             notes.append(f"{int(threads)} CPU thread(s)")
