@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import ganzoo
+from ganzoo.layers.blocks import fc_upconv_generator
 from ganzoo.layers.init import normal_init_
 from ganzoo.errors import GanzooError
 
@@ -121,16 +122,7 @@ class InfoGANGenerator(ganzoo.Generator):
         self.start = cfg.image_size // 2 ** n_up              # 7 (28 px) or 8
         width = cfg.g_base * 2 ** (n_up - 1)                   # 128 at 28/32 px, 256 at 64 px
         self.start_channels = width
-        self.fc = nn.Sequential(
-            nn.Linear(cfg.latent_dim, cfg.g_fc), nn.BatchNorm1d(cfg.g_fc), nn.ReLU(True),
-            nn.Linear(cfg.g_fc, width * self.start ** 2), nn.BatchNorm1d(width * self.start ** 2), nn.ReLU(True),
-        )
-        layers: list[nn.Module] = []
-        for _ in range(n_up - 1):
-            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
-            width //= 2
-        layers += [nn.ConvTranspose2d(width, cfg.channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.fc, self.net = fc_upconv_generator(cfg.latent_dim, cfg.g_fc, width, self.start, n_up, cfg.channels)
         normal_init_(self, cfg.init_std)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
