@@ -473,6 +473,26 @@ def _is_same_3x3(conv: nn.Module | None) -> bool:
         return got.shape == ref.shape and torch.allclose(got, ref, atol=1e-5, rtol=1e-4)
 
 
+def _sole_consumer(gm: fx.GraphModule, counts: dict[str, int], producer: fx.Node):
+    """``(node, module)`` of the module called once that alone consumes ``producer``, as its only input.
+
+    ``(None, None)`` when there is no such consumer: the pair cannot be fused.
+    """
+    node = _single_user(producer)
+    module = _module(gm, node) if node is not None else None
+    if module is None or counts[node.target] != 1 or not _only_input_is(node, producer):
+        return None, None
+    return node, module
+
+
+def _fuse_into_consumer(gm: fx.GraphModule, producer: fx.Node, consumer: fx.Node, new: nn.Module) -> None:
+    """Replace ``consumer``'s module by ``new``, which now does the producer's work too, and drop the producer."""
+    _set_submodule(gm, consumer.target, new)
+    _set_submodule(gm, producer.target, nn.Identity())
+    consumer.args = (producer.args[0],)
+    gm.graph.erase_node(producer)
+
+
 def _upsample_conv_to_convt(gm: fx.GraphModule, *, training: bool) -> list[str]:
     """nearest 2x Upsample -> 3x3 'same' Conv2d  ==>  one 4x4 stride-2 transposed conv."""
     done = []
@@ -480,10 +500,8 @@ def _upsample_conv_to_convt(gm: fx.GraphModule, *, training: bool) -> list[str]:
     for up_node in list(gm.graph.nodes):
         if not _is_nearest_2x(_module(gm, up_node)) or counts[up_node.target] != 1:
             continue
-        conv_node = _single_user(up_node)
-        conv = _module(gm, conv_node) if conv_node is not None else None
-        if conv is None or counts[conv_node.target] != 1 or not _only_input_is(conv_node, up_node) \
-                or not _is_same_3x3(conv):
+        conv_node, conv = _sole_consumer(gm, counts, up_node)
+        if conv is None or not _is_same_3x3(conv):
             continue
         if training:
             new = UpsampleConv2d(conv)
@@ -495,10 +513,7 @@ def _upsample_conv_to_convt(gm: fx.GraphModule, *, training: bool) -> list[str]:
                 if conv.bias is not None:
                     new.bias.copy_(conv.bias)
             new.requires_grad_(False)
-        _set_submodule(gm, conv_node.target, new)
-        _set_submodule(gm, up_node.target, nn.Identity())
-        conv_node.args = (up_node.args[0],)
-        gm.graph.erase_node(up_node)
+        _fuse_into_consumer(gm, up_node, conv_node, new)
         done.append(f"{up_node.target} + {conv_node.target}: up-sample + 3x3 conv as a 4x4/2 transposed conv")
     return done
 
@@ -513,10 +528,8 @@ def _pad_conv_to_cropped(gm: fx.GraphModule) -> list[str]:
             continue
         if isinstance(pad, nn.ConstantPad2d) and type(pad) is not nn.ZeroPad2d and pad.value != 0:
             continue
-        conv_node = _single_user(pad_node)
-        conv = _module(gm, conv_node) if conv_node is not None else None
-        if type(conv) is not nn.Conv2d or counts[conv_node.target] != 1 or not _only_input_is(conv_node, pad_node) \
-                or conv.padding != (0, 0) or conv.padding_mode != "zeros":
+        conv_node, conv = _sole_consumer(gm, counts, pad_node)
+        if type(conv) is not nn.Conv2d or conv.padding != (0, 0) or conv.padding_mode != "zeros":
             continue
         left, right, top, bottom = (int(p) for p in pad.padding)
         if min(left, right, top, bottom) < 0:
@@ -524,10 +537,7 @@ def _pad_conv_to_cropped(gm: fx.GraphModule) -> list[str]:
         sym = (max(top, bottom), max(left, right))
         if (sym[0] - top) % conv.stride[0] or (sym[1] - left) % conv.stride[1]:
             continue
-        _set_submodule(gm, conv_node.target, CroppedConv2d(conv, (left, right, top, bottom)))
-        _set_submodule(gm, pad_node.target, nn.Identity())
-        conv_node.args = (pad_node.args[0],)
-        gm.graph.erase_node(pad_node)
+        _fuse_into_consumer(gm, pad_node, conv_node, CroppedConv2d(conv, (left, right, top, bottom)))
         done.append(f"{pad_node.target} + {conv_node.target}: padded copy replaced by conv padding + crop")
     return done
 
