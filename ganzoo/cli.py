@@ -110,7 +110,7 @@ def _train_config_from_args(args):
         bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, flip=args.flip,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-        freeze=args.freeze or [],
+        freeze=args.freeze or [], sync_bn=args.sync_bn,
     )
 
 
@@ -122,7 +122,8 @@ def cmd_train(args) -> int:
     cfg = _train_config_from_args(args)
     trainer = train(cfg, args.out, resume=args.resume, progress=not args.quiet,
                     command="ganzoo " + " ".join(sys.argv[1:]))
-    print(f"trained {trainer.step} steps; run in {args.out} (samples.png, loss.png, checkpoints/)")
+    if trainer.dist.is_main:
+        print(f"trained {trainer.step} steps; run in {args.out} (samples.png, loss.png, checkpoints/)")
     return 0
 
 
@@ -284,7 +285,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="run directory (created; holds logs, grids, checkpoints)")
     p.add_argument("--steps", type=int, help="number of training steps")
     p.add_argument("--epochs", type=float, help="number of epochs (instead of --steps)")
-    p.add_argument("--batch-size", type=int, help="default: the architecture's")
+    p.add_argument("--batch-size", type=int, help="default: the architecture's; under torchrun the GLOBAL batch, "
+                   "split evenly over the processes")
     p.add_argument("--lr-g", type=float, help="generator learning rate (default: the architecture's)")
     p.add_argument("--lr-d", type=float, help="discriminator learning rate (default: the architecture's)")
     p.add_argument("--image-size", type=int, help="image size in px (default: the architecture's)")
@@ -303,6 +305,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--keep-checkpoints", type=int, default=2)
     p.add_argument("--freeze", action="append", metavar="PART", help="freeze a part the architecture declares freezable")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--threads", type=int,
                    help="CPU threads for torch (default: torch's); 1 avoids OpenMP spin-wait collapse on a busy machine")

@@ -31,9 +31,22 @@ class StepContext:
     #: another real batch ``(images, labels)`` from the training data, for objectives that
     #: update D several times per step (``n_critic``); None: the caller has no stream to draw from
     next_real: Callable[[], tuple[torch.Tensor, torch.Tensor | None]] | None = None
+    #: this process's rank and the number of processes (``torchrun``; see ganzoo.distributed):
+    #: ``real`` holds this rank's ``batch/world_size`` images of the global batch
+    rank: int = 0
+    world_size: int = 1
 
     def latent(self, n: int) -> torch.Tensor:
-        return self.G.sample_latent(n, device=self.device)
+        """``n`` latents for this rank: its slice of the global batch's draw.
+
+        Every rank draws all ``n * world_size`` latents from the same (lockstep) RNG and
+        keeps its own rows, so ranks never share a latent and N ranks see the latents
+        one process would with the global batch.
+        """
+        if self.world_size == 1:
+            return self.G.sample_latent(n, device=self.device)
+        z = self.G.sample_latent(n * self.world_size, device=self.device)
+        return z[self.rank * n:(self.rank + 1) * n]
 
     def generate(self, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
         z = self.latent(n)
@@ -46,13 +59,17 @@ class StepContext:
 
         Gradients still flow *through* the module to its inputs; only its own
         weight gradients, which the other player's update would discard, are
-        not computed. Parameters that were already frozen stay frozen.
+        not computed. Parameters that were already frozen stay frozen. A module
+        wrapped in DistributedDataParallel also skips its gradient reduction.
         """
+        from .distributed import no_sync
+
         params = [p for p in module.parameters() if p.requires_grad]
         for p in params:
             p.requires_grad_(False)
         try:
-            yield module
+            with no_sync(module):
+                yield module
         finally:
             for p in params:
                 p.requires_grad_(True)

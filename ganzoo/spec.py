@@ -81,6 +81,9 @@ class Architecture:
     reference: str = ""
     description: str = ""
     freezable: dict[str, Callable[[Any, Any], list]] = field(default_factory=dict)
+    #: some parameters take no part in some steps (ProGAN's inactive resolutions): distributed
+    #: training then asks DDP to look for them (``find_unused_parameters=True``)
+    unused_parameters: bool = False
 
     def make_config(self, **overrides: Any) -> GANConfig:
         cfg = self.config_cls.from_dict(overrides, where=f"architecture {self.name!r}")

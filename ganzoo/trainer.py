@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import speed
+from . import distributed, speed
 from .errors import GanzooError
 from .io import atomic_path, fsync_dir, save_grid, write_json
 from .models import build_from_config, load_state_strict
@@ -82,6 +82,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     base_model: dict[str, Any] | None = None  # lineage when fine-tuning
     freeze: list[str] = field(default_factory=list)
+    sync_bn: bool = False                   # distributed: BatchNorm statistics over the global batch (CUDA)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -93,12 +94,19 @@ class TrainConfig:
         return cls(**d)
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None, *, local_rank: int | None = None) -> torch.device:
+    """The torch device for ``--device``; under torchrun (``local_rank`` given) a bare
+    ``cuda`` or ``auto`` means this process's own GPU, ``cuda:LOCAL_RANK``."""
     if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GanzooError(f"device {str(device)!r} asked for, but CUDA is not available here; use --device cpu")
+    if device.type == "cuda" and device.index is None and local_rank is not None:
+        if local_rank >= torch.cuda.device_count():
+            raise GanzooError(f"LOCAL_RANK {local_rank} but this machine has {torch.cuda.device_count()} GPUs; "
+                              f"start torchrun with --nproc_per_node at most {torch.cuda.device_count()}")
+        device = torch.device("cuda", local_rank)
     return device
 
 
@@ -141,7 +149,15 @@ class Trainer:
             self.objective: Objective = reg.objective(self.objective_name)(**obj_kwargs)
         except TypeError as exc:
             raise GanzooError(f"objective {self.objective_name!r}: bad arguments {obj_kwargs}: {exc}") from None
-        self.device = resolve_device(cfg.device)
+        env = distributed.env_info()
+        self.device = resolve_device(cfg.device, local_rank=env.local_rank if env.enabled else None)
+        # torchrun: join the process group (gloo on CPU, NCCL on CUDA); one process: a no-op
+        self.dist = distributed.setup(self.device)
+        if self.batch_size % self.dist.world_size:
+            raise GanzooError(f"--batch-size {self.batch_size} is the global batch and must divide by the "
+                              f"{self.dist.world_size} processes; pass a multiple of {self.dist.world_size}")
+        self.local_batch = self.batch_size // self.dist.world_size
+        # the same seed on every rank: identical initial weights, and an RNG in lockstep
         torch.manual_seed(cfg.seed)
         if dataset is None:
             from .data import load_dataset
@@ -156,6 +172,9 @@ class Trainer:
             self.arch_cfg = self.spec.make_config(**cfg.arch_config)
         if G is None or D is None:
             G, D = build_from_config(self.spec, self.arch_cfg)
+        if cfg.sync_bn and self.dist.enabled:
+            G = distributed.convert_sync_batchnorm(G, self.device)
+            D = distributed.convert_sync_batchnorm(D, self.device)
         self.G, self.D = G.to(self.device), D.to(self.device)
         # ganzoo.speed: exact rewrites that keep the Parameters and state_dict keys, cuDNN autotuning,
         # channels_last (asked for, or automatic for convolutional networks); see its module doc
@@ -169,6 +188,13 @@ class Trainer:
                 module.requires_grad_(False)
         self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, self.device)
         self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, self.device)
+        # what the objective drives: G and D themselves, or their DDP wrappers under torchrun
+        # (self.G / self.D stay the plain networks: checkpoints, grids and exports use them)
+        self.G_step, self.D_step = self.G, self.D
+        if self.dist.enabled:
+            unused = self.spec.unused_parameters
+            self.G_step = distributed.wrap(self.G, self.device, find_unused_parameters=unused)
+            self.D_step = distributed.wrap(self.D, self.device, find_unused_parameters=unused)
         if optimizer_state:
             self.opt_g.load_state_dict(optimizer_state["opt_g"])
             self.opt_d.load_state_dict(optimizer_state["opt_d"])
@@ -188,6 +214,13 @@ class Trainer:
         if n < self.batch_size:
             raise GanzooError(f"dataset {cfg.data!r} has {n} images, fewer than the batch size {self.batch_size}; lower --batch-size")
         self.steps_per_epoch = n // self.batch_size
+        # each epoch one permutation of the data, the same on every rank (seeded by the run's seed
+        # and the epoch); rank r takes every world_size-th index, so the ranks' batches at a step
+        # together are the global batch a single process would take
+        from torch.utils.data import DistributedSampler
+
+        self._sampler = DistributedSampler(range(n), num_replicas=self.dist.world_size, rank=self.dist.rank,
+                                           shuffle=True, seed=cfg.seed * 1_000_003, drop_last=True)
         if cfg.steps is not None:
             self.total_steps = int(cfg.steps)
         elif cfg.epochs is not None:
@@ -217,23 +250,30 @@ class Trainer:
 
     def _batch(self, step: int):
         epoch, offset = divmod(step, self.steps_per_epoch)
-        if offset == 0 or getattr(self, "_perm_epoch", None) != epoch:
-            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(len(self.dataset), generator=gen)
+        if getattr(self, "_perm_epoch", None) != epoch:
+            self._sampler.set_epoch(epoch)
+            self._perm = torch.tensor(list(self._sampler), dtype=torch.long)
             self._perm_epoch = epoch
-        return self._gather(self._perm[offset * self.batch_size:(offset + 1) * self.batch_size])
+        b = self.local_batch
+        return self._gather(self._perm[offset * b:(offset + 1) * b])
+
+    def _mine(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a tensor drawn for the global batch: every world_size-th row from
+        its rank on, the positions DistributedSampler gives it (so a flip drawn for global
+        position i lands on the image a single process has at position i)."""
+        return t[self.dist.rank::self.dist.world_size]
 
     def _extra_batch(self):
         """Another real batch for objectives with several D updates per step (``n_critic``).
 
         Drawn with the global RNG, which checkpoints save, so resume stays exact.
         """
-        return self._gather(torch.randperm(len(self.dataset))[:self.batch_size])
+        return self._gather(self._mine(torch.randperm(len(self.dataset))[:self.batch_size]))
 
     def _gather(self, idx: torch.Tensor):
         real, labels = self.dataset.batch(idx, device=self.device, channels_last=self.cfg.channels_last)
         if self.cfg.flip:
-            flip = torch.rand(real.shape[0], device=real.device) < 0.5
+            flip = self._mine(torch.rand(self.batch_size, device=real.device)) < 0.5
             real = torch.where(flip[:, None, None, None], real.flip(3), real)
         return real, labels
 
@@ -349,10 +389,12 @@ class Trainer:
         """Train until ``total_steps``; return the last logged scalars."""
         from tqdm.auto import tqdm
 
-        self.out.mkdir(parents=True, exist_ok=True)
-        ctx = StepContext(self.G, self.D, self.opt_g, self.opt_d, self.device, self.step,
+        main = self.dist.is_main  # only rank 0 writes logs, grids and checkpoints
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        ctx = StepContext(self.G_step, self.D_step, self.opt_g, self.opt_d, self.device, self.step,
                           autocast=self._autocast, channels_last=self.cfg.channels_last,
-                          next_real=self._extra_batch)
+                          next_real=self._extra_batch, rank=self.dist.rank, world_size=self.dist.world_size)
         self.G.train()
         self.D.train()
         finite = torch.ones((), dtype=torch.bool, device=self.device)
@@ -360,7 +402,7 @@ class Trainer:
         n_acc = 0
         last: dict[str, float] = {}
         previous = self._install_signal_handlers()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not progress, dynamic_ncols=True,
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (progress and main), dynamic_ncols=True,
                    desc=f"{self.cfg.arch}", unit="step")
         t0 = time.perf_counter()
         try:
@@ -368,6 +410,8 @@ class Trainer:
                 real, labels = self._batch(self.step)
                 ctx.step = self.step
                 out = self._step_fn(ctx, real, labels)
+                if self.dist.enabled:
+                    distributed.sync_objective_state(self.objective)
                 for k, v in out.items():
                     v = v.detach().float()
                     finite &= torch.isfinite(v)
@@ -378,6 +422,10 @@ class Trainer:
                 at_log = self.step % self.cfg.log_every == 0 or self.step == self.total_steps
                 at_ckpt = self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps
                 at_sample = self.step % self.cfg.sample_every == 0 or self.step == self.total_steps
+                if self.dist.enabled and (at_log or at_ckpt):
+                    # the ranks' scalars to their mean, and NaN anywhere stops every rank (collectives
+                    # only at steps all ranks reach, never on a rank-local event such as a signal)
+                    acc, finite = self._reduce_scalars(acc, finite)
                 if at_log or at_ckpt or self._stop_signal is not None:
                     if not bool(finite):  # the only host sync, at intervals
                         bad = [k for k, v in out.items() if not torch.isfinite(v).all()]
@@ -386,17 +434,23 @@ class Trainer:
                     t0 = time.perf_counter()
                 if at_log and n_acc:
                     last = {k: round(float(v) / n_acc, 6) for k, v in acc.items()}
-                    self._write_log({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
-                                     "seconds": round(self.train_seconds, 2), **last})
+                    if main:
+                        self._write_log({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
+                                         "seconds": round(self.train_seconds, 2), **last})
                     bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
                     acc, n_acc = {}, 0
-                if at_sample:
+                if at_sample and main:
                     self.write_samples()
                     self.plot_losses()
                 if at_ckpt:
-                    self.save_checkpoint()
+                    if self.dist.enabled:
+                        distributed.average_buffers(self.G, self.D)
+                        distributed.check_in_sync(self.G, self.D)
+                    if main:
+                        self.save_checkpoint()
                 if self._stop_signal is not None:
-                    self.save_checkpoint()
+                    if main:
+                        self.save_checkpoint()
                     name = signal.Signals(self._stop_signal).name
                     raise TrainingInterrupted(
                         f"{name} received: saved a checkpoint at step {self.step} in {self.ckpt_dir}; continue with --resume"
@@ -406,6 +460,13 @@ class Trainer:
             for sig, h in previous.items():
                 signal.signal(sig, h)
         return last
+
+    def _reduce_scalars(self, acc: dict[str, torch.Tensor], finite: torch.Tensor):
+        keys = sorted(acc)
+        flat = torch.stack([acc[k] for k in keys] + [(~finite).float()])
+        flat = distributed.all_mean(flat) * self.dist.world_size  # sums over the ranks
+        acc = {k: flat[i] / self.dist.world_size for i, k in enumerate(keys)}
+        return acc, flat[-1] == 0
 
     def _diverged(self, bad: list[str]) -> None:
         latest = latest_checkpoint(self.out)
@@ -436,6 +497,8 @@ class Trainer:
             "dataset": self.dataset.describe(),
             "hardware": hardware_summary(self.device),
             "torch": torch.__version__,
+            **({"distributed": {"world_size": self.dist.world_size, "batch_per_process": self.local_batch,
+                                "backend": _backend()}} if self.dist.enabled else {}),
             "class_names": list(self.dataset.class_names) if self.arch_cfg.num_classes else [],
         }
 
@@ -474,8 +537,18 @@ def load_run(run_dir: str | os.PathLike) -> TrainConfig:
 
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           command: str | None = None, **trainer_kwargs) -> Trainer:
-    """Create (or resume) a run in ``out_dir`` and train it to the end."""
+    """Create (or resume) a run in ``out_dir`` and train it to the end.
+
+    Under ``torchrun`` every process calls this; rank 0 alone writes into ``out_dir``. After
+    an elastic restart (``torchrun --max-restarts``) the run resumes from its last
+    checkpoint by itself, or starts again when it had written none.
+    """
     out = Path(out_dir)
+    if not resume and distributed.elastic_restart() and (out / "run.json").exists():
+        if latest_checkpoint(out) is not None:
+            resume = True
+        else:
+            (out / "run.json").unlink(missing_ok=True)  # restarted before its first checkpoint
     if resume:
         saved = load_run(out)
         if cfg.steps is not None or cfg.epochs is not None:  # allow extending a finished run
@@ -483,23 +556,37 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         cfg = saved
     elif (out / "run.json").exists():
         raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")
+    owned = not distributed.initialized()
     trainer = Trainer(cfg, out, **trainer_kwargs)
-    if resume:
-        ckpt = latest_checkpoint(out)
-        if ckpt is None:
-            raise GanzooError(f"{out} has no complete checkpoint to resume from; start it again without --resume")
-        trainer.load_checkpoint(ckpt)
-        trainer._truncate_log()
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "run.json", {
-            "ganzoo_version": _version(),
-            "command": command or " ".join(sys.argv),
-            "train": cfg.to_dict(),
-            "resolved": trainer.describe(),
-        })
-    trainer.fit(progress=progress)
+    try:
+        if resume:
+            ckpt = latest_checkpoint(out)
+            if ckpt is None:
+                raise GanzooError(f"{out} has no complete checkpoint to resume from; start it again without --resume")
+            trainer.load_checkpoint(ckpt)
+            if trainer.dist.is_main:
+                trainer._truncate_log()
+        elif trainer.dist.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            write_json(out / "run.json", {
+                "ganzoo_version": _version(),
+                "command": command or " ".join(sys.argv),
+                "train": cfg.to_dict(),
+                "resolved": trainer.describe(),
+            })
+        trainer.fit(progress=progress)
+        if trainer.dist.enabled:
+            distributed.barrier()  # no rank leaves while rank 0 still writes the last checkpoint
+    finally:
+        if owned:  # the process group this call started (not one the caller set up)
+            distributed.teardown()
     return trainer
+
+
+def _backend() -> str | None:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
 
 
 def _version() -> str:

@@ -55,6 +55,8 @@ ARCH = ganzoo.Architecture(
     optimizer=ganzoo.OptimizerSettings(lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99), batch_size=16),
     image_sizes=(16, 32, 64, 128, 256),
     channels=(1, 3),
+    # the layers of resolutions not grown yet take no part in a step: DDP must look for them
+    unused_parameters=True,
     reference=(
         "Karras, Aila, Laine & Lehtinen 2018, 'Progressive Growing of GANs for Improved Quality, "
         "Stability, and Variation', ICLR 2018, arXiv:1710.10196; code tkarras/progressive_growing_of_gans; "

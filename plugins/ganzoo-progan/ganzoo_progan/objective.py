@@ -163,7 +163,7 @@ class ProgressiveWGANGP(ganzoo.Objective):
                 loss_g = -D(G(ctx.latent(n), native=True)).float().mean()
             ctx.update(loss_g, ctx.opt_g)
 
-        self.images += n
+        self.images += n * ctx.world_size  # images of the global batch (all ranks)
         with torch.no_grad():
             return {
                 "loss_d": loss_d.detach(),
