@@ -116,10 +116,10 @@ def hardware_summary(device: torch.device) -> str:
     return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
-def _adam(params, lr, betas, device):
+def _adam(params, lr, betas, weight_decay=0.0):
     # fused Adam: one kernel for all parameters (CUDA, and CPU in recent torch); a loaded
     # state takes the parameters' memory layout (channels_last), which fused Adam needs
-    return speed.adam(params, lr, betas)
+    return speed.adam(params, lr, betas, weight_decay=weight_decay)
 
 
 class Trainer:
@@ -186,8 +186,9 @@ class Trainer:
                 raise GanzooError(f"architecture {cfg.arch!r} has no freezable part {part!r}; freezable: {known}")
             for module in self.spec.freezable[part](self.G, self.D):
                 module.requires_grad_(False)
-        self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, self.device)
-        self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, self.device)
+        # the architecture's weight decay (OptimizerSettings; 0 for every first-party plugin)
+        self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, opt.weight_decay)
+        self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, opt.weight_decay)
         # what the objective drives: G and D themselves, or their DDP wrappers under torchrun
         # (self.G / self.D stay the plain networks: checkpoints, grids and exports use them)
         self.G_step, self.D_step = self.G, self.D

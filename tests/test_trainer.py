@@ -213,3 +213,21 @@ def test_conditional_architecture_takes_classes_from_the_data(tiny_plugin, tiny_
     assert meta["resolved"]["class_names"][4] == "Coat"
     G = ganzoo.load(run)
     assert G.num_classes == 10 and G.sample(2, labels=[4, 4], seed=0).shape == (2, 1, 16, 16)
+
+
+def test_architecture_weight_decay_reaches_the_optimizers(tiny_plugin, tiny_fmnist, tmp_path):
+    import dataclasses
+    import types
+
+    from ganzoo.trainer import Trainer
+
+    spec = dataclasses.replace(tiny_plugin, name="tiny-wd",
+                               optimizer=dataclasses.replace(tiny_plugin.optimizer, weight_decay=0.01))
+    mod = types.SimpleNamespace(register_architectures=ganzoo.hookimpl(lambda register: register(spec)))
+    plugins.register_plugin(mod, name="tiny-wd-plugin")
+    try:
+        t = Trainer(TrainConfig(arch="tiny-wd", data=f"fashion-mnist:{tiny_fmnist}", steps=1,
+                                arch_config={"num_classes": 0}), tmp_path / "wd")
+        assert [g["weight_decay"] for g in t.opt_g.param_groups + t.opt_d.param_groups] == [0.01, 0.01]
+    finally:
+        plugins.unregister_plugin("tiny-wd-plugin")
