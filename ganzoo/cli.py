@@ -94,6 +94,16 @@ def cmd_plugins(args) -> int:
     return 0
 
 
+def _betas(text: str) -> tuple[float, float]:
+    try:
+        b1, b2 = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers B1,B2 such as 0.5,0.999") from None
+    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+        raise argparse.ArgumentTypeError(f"betas {text!r} must each be in [0, 1)")
+    return b1, b2
+
+
 def _train_config_from_args(args):
     from .trainer import TrainConfig
 
@@ -106,7 +116,7 @@ def _train_config_from_args(args):
         arch=args.arch or "", data=args.data or "", arch_config=arch_config, data_label=args.label,
         objective=args.objective, objective_kwargs=dict(args.objective_arg or []) or None,
         batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
-        lr_g=args.lr_g, lr_d=args.lr_d, seed=args.seed, device=args.device,
+        lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, seed=args.seed, device=args.device,
         bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, flip=args.flip,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
@@ -289,6 +299,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    "split evenly over the processes")
     p.add_argument("--lr-g", type=float, help="generator learning rate (default: the architecture's)")
     p.add_argument("--lr-d", type=float, help="discriminator learning rate (default: the architecture's)")
+    p.add_argument("--betas", type=_betas, metavar="B1,B2",
+                   help="Adam betas for both players, e.g. 0.0,0.9 (default: the architecture's)")
     p.add_argument("--image-size", type=int, help="image size in px (default: the architecture's)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the architecture's)")
     p.add_argument("--set", type=_kv, action="append", metavar="KEY=VALUE", help="architecture config field")

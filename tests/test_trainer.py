@@ -231,3 +231,15 @@ def test_architecture_weight_decay_reaches_the_optimizers(tiny_plugin, tiny_fmni
         assert [g["weight_decay"] for g in t.opt_g.param_groups + t.opt_d.param_groups] == [0.01, 0.01]
     finally:
         plugins.unregister_plugin("tiny-wd-plugin")
+
+
+def test_cli_betas_reach_the_recipe(tiny_plugin, tiny_fmnist, tmp_path, capsys):
+    from ganzoo.cli import main
+
+    out = tmp_path / "b"
+    assert main(["train", "tiny", "--data", f"fashion-mnist:{tiny_fmnist}", "--steps", "1", "--betas", "0.0,0.9",
+                 "--set", "num_classes=0", "--quiet", "--out", str(out)]) == 0
+    assert json.loads((out / "run.json").read_text())["resolved"]["betas"] == [0.0, 0.9]
+    with pytest.raises(SystemExit):
+        main(["train", "tiny", "--betas", "0.5", "--out", str(tmp_path / "c")])
+    assert "is not two numbers B1,B2" in capsys.readouterr().err

@@ -116,8 +116,8 @@ class WGAN(_Wasserstein):
     parameter clamped to [-clip, clip] after each update. The paper's optimizer is
     RMSProp at lr 5e-5 (Adam made training unstable, §4.3); ganzoo's trainer builds
     Adam from the architecture's settings, so with this objective train with
-    ``--lr-g 5e-5 --lr-d 5e-5`` and, from Python, ``TrainConfig(betas=(0.0, 0.99))``
-    (Adam without momentum: RMSProp with bias correction). Not reproduced either: the
+    ``--lr-g 5e-5 --lr-d 5e-5 --betas 0.0,0.99`` (``TrainConfig(betas=(0.0, 0.99))`` from
+    Python): Adam without momentum, RMSProp with bias correction. Not reproduced either: the
     reference code's 100 critic updates for the first 25 generator updates.
     """
 
