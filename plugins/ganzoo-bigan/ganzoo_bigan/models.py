@@ -129,6 +129,11 @@ class BiGANGenerator(ganzoo.Generator):
         h = self.fc(z.reshape(z.shape[0], -1))
         return self.net(h.view(z.shape[0], self.start_channels, self.start, self.start))
 
+    @property
+    def latent_distribution(self) -> str:
+        """"normal" (N(0, I): the truncation trick applies) or "uniform" (U(-1, 1), the paper's)."""
+        return self.prior
+
     def sample_latent(self, n: int, *, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         if self.prior == "normal":
             return super().sample_latent(n, generator=generator, device=device)

@@ -145,3 +145,14 @@ def test_the_encoder_learns_to_invert_a_fixed_generator():
     err, corr = inversion()
     assert err0 > 0.3 and abs(corr0) < 0.3          # at init E(G(z)) knows nothing of z (E[z^2] = 1/3)
     assert err < 0.5 * err0 and corr > 0.5, (err, corr)
+
+
+def test_truncation_follows_the_prior():
+    from ganzoo import GanzooError
+
+    G, _ = ganzoo.create("bigan", prior="normal", **SMALL)
+    assert G.latent_distribution == "normal"
+    assert G.sample(4, seed=0, truncation=0.5).shape[0] == 4
+    U, _ = ganzoo.create("bigan", **SMALL)
+    with pytest.raises(GanzooError, match="latent is uniform"):
+        U.sample(4, seed=0, truncation=0.5)
