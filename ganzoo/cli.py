@@ -120,7 +120,7 @@ def _train_config_from_args(args):
         bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, flip=args.flip,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-        freeze=args.freeze or [], sync_bn=args.sync_bn,
+        freeze=args.freeze or [], sync_bn=args.sync_bn, ema=args.ema,
     )
 
 
@@ -317,6 +317,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--keep-checkpoints", type=int, default=2)
     p.add_argument("--freeze", action="append", metavar="PART", help="freeze a part the architecture declares freezable")
+    p.add_argument("--ema", type=float, metavar="DECAY", default=0.0,
+                   help="keep an exponential moving average of G's weights (e.g. 0.999) for grids, sampling and "
+                        "export; allowed with --resume to switch it on for the rest of a run")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

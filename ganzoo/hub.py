@@ -756,6 +756,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
     recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
                    ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
                    ("batch size", "batch_size"), ("lr G / D", None), ("betas", "betas"), ("seed", "seed"),
+                   ("generator weights", "generator_weights"),
                    ("torch", "torch"), ("ganzoo", "ganzoo_version")]
     recipe = []
     for label, key in recipe_keys:
@@ -909,7 +910,7 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
               load_class_names: bool = False, training_state: bool = False) -> GANModel:
     from .models import build_from_config, load_state_strict
     from .plugins import get_registry
-    from .trainer import latest_checkpoint, load_run
+    from .trainer import EMA_FILE, latest_checkpoint, load_run
 
     cfg = load_run(run)
     meta = json.loads((run / "run.json").read_text())
@@ -923,7 +924,9 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
     if ckpt is None:
         raise GanzooError(f"{run} has no complete checkpoint yet; let `ganzoo train` reach its first checkpoint "
                           f"(--checkpoint-every) or finish")
-    load_state_strict(G, _read_safetensors(ckpt / GENERATOR_FILE, str(run)), where=f"{ckpt / GENERATOR_FILE}")
+    # a run that keeps a moving average of G (--ema) is sampled and exported through it
+    g_file = ckpt / EMA_FILE if cfg.ema and (ckpt / EMA_FILE).exists() else ckpt / GENERATOR_FILE
+    load_state_strict(G, _read_safetensors(g_file, str(run)), where=str(g_file))
     if discriminator:
         load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}")
     else:
@@ -974,6 +977,8 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
             "flip": cfg.flip,
             "freeze": list(cfg.freeze),
             "checkpoint": ckpt.name,
+            "generator_weights": f"exponential moving average, decay {cfg.ema}" if g_file.name == EMA_FILE
+            else "the trained weights",
         },
         "lineage": cfg.base_model or None,
         "metrics": dict(meta.get("metrics") or {}),

@@ -17,6 +17,7 @@ as plain tensors and containers, readable with ``torch.load(weights_only=True)``
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -43,6 +44,7 @@ from .plugins import get_registry
 __all__ = ["TrainConfig", "Trainer", "train", "load_run", "TrainingDiverged", "TrainingInterrupted"]
 
 GRID_SEED = 1234  # fixed z for the progress grids
+EMA_FILE = "generator_ema.safetensors"
 GRID_SIZE = 64
 
 
@@ -83,6 +85,7 @@ class TrainConfig:
     base_model: dict[str, Any] | None = None  # lineage when fine-tuning
     freeze: list[str] = field(default_factory=list)
     sync_bn: bool = False                   # distributed: BatchNorm statistics over the global batch (CUDA)
+    ema: float = 0.0                        # decay of an exponential moving average of G's weights (0: none)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -189,6 +192,16 @@ class Trainer:
         # the architecture's weight decay (OptimizerSettings; 0 for every first-party plugin)
         self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, opt.weight_decay)
         self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, opt.weight_decay)
+        # an exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019),
+        # what grids, exports and `ganzoo sample RUN` use when the run keeps one
+        if not 0.0 <= cfg.ema < 1.0:
+            raise GanzooError(f"--ema {cfg.ema}: the decay must be in [0, 1), e.g. 0.999 (0 turns it off)")
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
+        if self.G_ema is not None:
+            self._ema_params = ([p for _, p in sorted(self.G_ema.named_parameters())],
+                                [p for _, p in sorted(self.G.named_parameters())])
+            self._ema_buffers = ([b for _, b in sorted(self.G_ema.named_buffers())],
+                                 [b for _, b in sorted(self.G.named_buffers())])
         # what the objective drives: G and D themselves, or their DDP wrappers under torchrun
         # (self.G / self.D stay the plain networks: checkpoints, grids and exports use them)
         self.G_step, self.D_step = self.G, self.D
@@ -249,6 +262,17 @@ class Trainer:
                 print(f"ganzoo: torch.compile unavailable ({exc}); running eagerly", file=sys.stderr)
         return step
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """G_ema <- G_ema + (1 - d)(G - G_ema); d ramps up as min(decay, (1 + t) / (10 + t)), as
+        TensorFlow's ExponentialMovingAverage with num_updates, so early weights fade quickly.
+        Buffers (BatchNorm statistics) are copied."""
+        t = self.step
+        d = min(self.cfg.ema, (1.0 + t) / (10.0 + t))
+        torch._foreach_lerp_(self._ema_params[0], self._ema_params[1], 1.0 - d)
+        for b_ema, b in zip(*self._ema_buffers):
+            b_ema.copy_(b)
+
     def _batch(self, step: int):
         epoch, offset = divmod(step, self.steps_per_epoch)
         if getattr(self, "_perm_epoch", None) != epoch:
@@ -297,6 +321,8 @@ class Trainer:
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
         save_file(_cpu_state(self.G), tmp / "generator.safetensors")
+        if self.G_ema is not None:
+            save_file(_cpu_state(self.G_ema), tmp / EMA_FILE)
         save_file(_cpu_state(self.D), tmp / "discriminator.safetensors")
         state = {
             "step": self.step,
@@ -327,6 +353,8 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         _load_strict(self.G, path / "generator.safetensors")
+        if self.G_ema is not None:  # a run that turns --ema on at --resume starts it from G
+            _load_strict(self.G_ema, path / EMA_FILE if (path / EMA_FILE).exists() else path / "generator.safetensors")
         _load_strict(self.D, path / "discriminator.safetensors")
         state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
         self.opt_g.load_state_dict(state["opt_g"])
@@ -359,7 +387,7 @@ class Trainer:
             tmp.write_text("".join(l + "\n" for l in keep))
 
     def write_samples(self) -> Path:
-        images = self.G.sample(GRID_SIZE, seed=GRID_SEED, labels=self._grid_labels())
+        images = (self.G if self.G_ema is None else self.G_ema).sample(GRID_SIZE, seed=GRID_SEED, labels=self._grid_labels())
         (self.out / "samples").mkdir(parents=True, exist_ok=True)
         path = save_grid(images, self.out / "samples" / f"step-{self.step:08d}.png")
         shutil.copyfile(path, self.out / ".samples.png.tmp")
@@ -413,6 +441,8 @@ class Trainer:
                 out = self._step_fn(ctx, real, labels)
                 if self.dist.enabled:
                     distributed.sync_objective_state(self.objective)
+                if self.G_ema is not None:
+                    self._update_ema()
                 for k, v in out.items():
                     v = v.detach().float()
                     finite &= torch.isfinite(v)
@@ -554,6 +584,9 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         saved = load_run(out)
         if cfg.steps is not None or cfg.epochs is not None:  # allow extending a finished run
             saved.steps, saved.epochs = cfg.steps, cfg.epochs
+        if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
+            saved.ema = cfg.ema
+            _record_change(out, {"ema": cfg.ema})
         cfg = saved
     elif (out / "run.json").exists():
         raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")
@@ -582,6 +615,16 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         if owned:  # the process group this call started (not one the caller set up)
             distributed.teardown()
     return trainer
+
+
+def _record_change(out: Path, change: dict[str, Any]) -> None:
+    """Write a setting changed at --resume into run.json, so the next --resume keeps it."""
+    if not distributed.env_info().is_main:
+        return
+    meta = json.loads((out / "run.json").read_text())
+    meta["train"].update(change)
+    meta.setdefault("resume_changes", []).append(change)
+    write_json(out / "run.json", meta)
 
 
 def _backend() -> str | None:

@@ -128,7 +128,7 @@ def test_model_folder_layout_config_and_card(folder):
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["architecture"] == "tiny" and cfg["plugin"]["distribution"]
     assert cfg["arch_config"] == {"image_size": 16, "channels": 1, "latent_dim": 8, "num_classes": 10,
-                                  "width": 8, "dropout": 0.0}
+                                  "width": 8, "dropout": 0.0, "batchnorm": True}
     assert cfg["image_shape"] == [1, 16, 16] and cfg["latent_dim"] == 8 and cfg["num_classes"] == 10
     assert cfg["class_names"] == FASHION and cfg["pixel_range"] == [-1.0, 1.0]
     t = cfg["training"]

@@ -243,3 +243,48 @@ def test_cli_betas_reach_the_recipe(tiny_plugin, tiny_fmnist, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["train", "tiny", "--betas", "0.5", "--out", str(tmp_path / "c")])
     assert "is not two numbers B1,B2" in capsys.readouterr().err
+
+
+def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_fmnist, tmp_path):
+    from ganzoo.hub import load
+    from ganzoo.trainer import EMA_FILE, Trainer
+
+    decay = 0.9
+    run = tmp_path / "ema"
+    train(_cfg(tiny_fmnist, steps=4, ema=decay, checkpoint_every=1, keep_checkpoints=10), run, progress=False)
+    G0 = Trainer(_cfg(tiny_fmnist, steps=4), tmp_path / "init").G.state_dict()
+    params = [k for k in G0 if "running" not in k and "num_batches" not in k]
+    ema = {k: G0[k].float().clone() for k in params}
+    for t in range(4):  # by hand: d_t = min(decay, (1 + t) / (10 + t))
+        d = min(decay, (1 + t) / (10 + t))
+        g = load_file(run / "checkpoints" / f"step-{t + 1:08d}" / "generator.safetensors")
+        ema = {k: ema[k] + (1 - d) * (g[k].float() - ema[k]) for k in params}
+    got = load_file(run / "checkpoints" / "step-00000004" / EMA_FILE)
+    for k in params:
+        assert torch.allclose(got[k], ema[k], atol=1e-6), k
+    raw = load_file(run / "checkpoints" / "step-00000004" / "generator.safetensors")
+    assert any(not torch.allclose(got[k], raw[k]) for k in params)  # the average is not the last weights
+
+    # 2 + 2 steps == 4, the average included
+    split = tmp_path / "split"
+    train(_cfg(tiny_fmnist, steps=2, ema=decay), split, progress=False)
+    train(_cfg(tiny_fmnist, steps=4), split, resume=True, progress=False)
+    assert all(torch.equal(got[k], v) for k, v in load_file(latest_checkpoint(split) / EMA_FILE).items())
+
+    # sampling and export from the run use the average, and say so
+    G = load(str(run))
+    assert all(torch.equal(G.state_dict()[k].cpu(), got[k]) for k in params)
+    assert "moving average" in G.model_info["training"]["generator_weights"]
+
+
+def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
+    from ganzoo.trainer import EMA_FILE
+
+    run = tmp_path / "r"
+    train(_cfg(tiny_fmnist, steps=2), run, progress=False)
+    train(_cfg(tiny_fmnist, steps=4, ema=0.99), run, resume=True, progress=False)
+    assert (latest_checkpoint(run) / EMA_FILE).exists()
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99}]
+    with pytest.raises(GanzooError, match="the decay must be in"):
+        train(_cfg(tiny_fmnist, steps=4, ema=1.5), tmp_path / "bad", progress=False)
