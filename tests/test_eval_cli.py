@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -275,3 +276,149 @@ def test_eval_a_real_model_folder_then_load_and_re_export_it(tiny_arch, data, tm
     assert any(r.metric_type == "fid_fmnist_classifier" for r in card.data.eval_results)
     again = hub.export_model(folder, tmp_path / "again")
     assert "fid_fmnist_classifier" in (again / "README.md").read_text()
+
+
+# --------------------------------------------------------------------------- a resumable real-data pass
+class FakeExtractor:
+    """A cheap deterministic extractor (8 features per image) that can fail after some batches."""
+
+    name, suffix, has_logits, resize, description = "fake", "_fake", False, "none", "fake features"
+    sha256 = "0" * 64
+
+    def __init__(self, fail_after: int | None = None, error=RuntimeError):
+        self.calls, self.fail_after, self.error = 0, fail_after, error
+
+    def __call__(self, u8: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.fail_after is not None and self.calls >= self.fail_after:
+            raise self.error("stopped here")
+        self.calls += 1
+        x = u8.flatten(1).float()
+        return {"features": torch.cat([x[:, ::41][:, :6] / 255, x.mean(1, keepdim=True), x.std(1, keepdim=True)], 1)}
+
+
+def _files(cache: Path, kind: str) -> list[Path]:
+    return sorted(cache.joinpath("fid").glob(f"{kind}-*.pt"))
+
+
+def _clear(cache: Path) -> None:
+    for f in cache.joinpath("fid").glob("*.pt"):
+        f.unlink()
+
+
+def test_interrupted_real_pass_resumes_to_the_same_numbers(data, cache):
+    ds = load_dataset(data, image_size=16, channels=1)  # 32 images
+    kw = dict(stats=True, ref_size=10, batch_size=4, progress=False, save_every=8)
+    whole = geval.real_reference(ds, FakeExtractor(), **kw)
+    assert whole["images"] == 32 and whole["resumed"] == 0 and not _files(cache, "partial")
+    _clear(cache)
+
+    lines = []
+    with pytest.raises(RuntimeError, match="stopped here"):  # after 5 batches: saved at 8, 16, and 20 on the way out
+        geval.real_reference(ds, FakeExtractor(fail_after=5), **kw, log=lines.append)
+    assert len(_files(cache, "partial")) == 1 and not _files(cache, "stats") and not _files(cache, "ref")
+    assert [ln.split(":")[1].split()[0] for ln in lines] == ["8/32", "16/32", "20/32"]
+    other = geval.real_reference(ds, FakeExtractor(), **{**kw, "ref_size": 12})  # another computation: not resumed
+    assert other["resumed"] == 0 and len(_files(cache, "partial")) == 1
+    _clear(cache)
+    with pytest.raises(RuntimeError):
+        geval.real_reference(ds, FakeExtractor(fail_after=5), **kw)
+
+    ext = FakeExtractor()
+    lines.clear()
+    resumed = geval.real_reference(ds, ext, **kw, log=lines.append)
+    assert resumed["resumed"] == 20 and resumed["images"] == 12 and ext.calls == 3 and "resuming" in lines[0]
+    assert torch.equal(resumed["mu"], whole["mu"]) and torch.equal(resumed["sigma"], whole["sigma"])  # same bits
+    assert torch.equal(resumed["features"], whole["features"])
+    assert not _files(cache, "partial") and _files(cache, "stats") and _files(cache, "ref")
+    assert resumed["files"]["stats"] == str(_files(cache, "stats")[0])
+    cached = geval.real_reference(ds, FakeExtractor(fail_after=0), **kw)  # all cached: no pass at all
+    assert cached["cached"] == ["stats", "ref"] and torch.equal(cached["sigma"], whole["sigma"])
+
+    # resumed with another batch size: equal up to float64 summation order
+    _clear(cache)
+    with pytest.raises(KeyboardInterrupt):
+        geval.real_reference(ds, FakeExtractor(fail_after=3, error=KeyboardInterrupt), **kw)
+    again = geval.real_reference(ds, FakeExtractor(), **{**kw, "batch_size": 5})
+    assert again["resumed"] == 12
+    torch.testing.assert_close(again["sigma"], whole["sigma"], rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(again["mu"], whole["mu"], rtol=1e-12, atol=1e-15)
+    assert torch.equal(again["features"], whole["features"])
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_corrupt_partial_is_ignored_with_a_one_line_warning(data, cache, damage):
+    ds = load_dataset(data, image_size=16, channels=1)
+    kw = dict(stats=True, ref_size=10, batch_size=4, progress=False, save_every=8)
+    whole = geval.real_reference(ds, FakeExtractor(), **kw)
+    _clear(cache)
+    with pytest.raises(RuntimeError):
+        geval.real_reference(ds, FakeExtractor(fail_after=5), **kw)
+    (partial,) = _files(cache, "partial")
+    raw = partial.read_bytes()
+    partial.write_bytes(b"not a torch file" if damage == "garbage" else raw[: len(raw) // 2])
+    with pytest.warns(UserWarning) as record:
+        out = geval.real_reference(ds, FakeExtractor(), **kw)
+    (w,) = [r for r in record if "partial" in str(r.message)]
+    msg = str(w.message)
+    assert msg.startswith("ignoring unreadable partial feature pass") and str(partial) in msg and "\n" not in msg
+    assert out["resumed"] == 0 and out["images"] == 32 and not _files(cache, "partial")
+    assert torch.equal(out["sigma"], whole["sigma"]) and torch.equal(out["features"], whole["features"])
+
+
+def test_cli_real_only_precomputes_what_eval_then_reads(model_folder, data, standin, cache, tmp_path, capsys):
+    argv = ["eval", "--real-only", "--data", data, "--image-size", "16", "--channels", "1", "-n", "12",
+            "--extractor", "inception,fmnist", "--extractor-path", str(standin), "--quiet", "--batch-size", "8"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "inception: computed 32 images" in printed and "fmnist: computed 32 images" in printed
+    stats, ref = _files(cache, "stats"), _files(cache, "ref")
+    assert len(stats) == 2 and len(ref) == 2 and all(str(f) in printed for f in stats + ref)
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("already cached") == 2
+    # the model's evaluation finds them: the same keys (data at its resolution, -n 12 reference features)
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(model_folder), "--data", data, "-n", "12", "--extractor", "inception,fmnist",
+                 "--extractor-path", str(standin), "--quiet", "--kid-subsets", "5", "--json", str(out)]) == 0
+    timing = json.loads(out.read_text())["timing"]["real_feature_pass"]
+    assert timing["inception"]["cached"] == ["stats", "ref"] and timing["fmnist"]["cached"] == ["stats", "ref"]
+
+
+def test_cli_real_only_resumes_after_sigterm(data, cache, monkeypatch, capsys):
+    import signal
+
+    made = []
+
+    class Terminated(FakeExtractor):
+        def __call__(self, u8):
+            if self.calls == 3 and self.fail_after == 3:
+                if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                    raise AssertionError("ganzoo eval did not catch SIGTERM")  # never kill pytest itself
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().__call__(u8)
+
+    def fake_make(name, device="cpu", path=None):
+        made.append(Terminated(fail_after=3 if len(made) == 0 else None))
+        return made[-1]
+
+    monkeypatch.setattr(geval, "make_extractor", fake_make)
+    monkeypatch.setattr(geval, "PARTIAL_EVERY", 100)  # no periodic save: only the one on the way out
+    argv = ["eval", "--real-only", "--data", data, "--image-size", "16", "--channels", "1", "--metrics", "fid",
+            "--quiet", "--batch-size", "4"]
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(argv) == 130  # interrupted
+    err = capsys.readouterr()
+    assert "interrupted" in err.err and "12/32 images" in err.out and len(_files(cache, "partial")) == 1
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is the command's only
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "resuming" in printed and "computed 20 images" in printed and "resumed after 12" in printed
+    assert not _files(cache, "partial") and len(_files(cache, "stats")) == 1 and not _files(cache, "ref")
+
+
+def test_cli_real_only_errors(data, capsys):
+    assert "--real-only" in _error(["eval", "--data", data], capsys)  # no model and no --real-only
+    assert "--image-size" in _error(["eval", "--real-only", "--data", data, "--quiet"], capsys)
+    assert "drop --update-card" in _error(["eval", "--real-only", "--data", data, "--image-size", "16",
+                                           "--channels", "1", "--update-card"], capsys)
+    assert "needs nothing" in _error(["eval", "--real-only", "--data", data, "--image-size", "16", "--channels", "1",
+                                      "--metrics", "dconf"], capsys)

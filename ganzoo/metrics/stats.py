@@ -64,6 +64,28 @@ class GaussianAccumulator:
         self._s2 += xc.T @ xc
         self.n += x.shape[0]
 
+    def state_dict(self) -> dict:
+        """The running state (the count, the shift and the float64 sums, as they are: nothing is
+        rounded), for :meth:`load_state_dict`: an interrupted pass saves it and resumes from it, and the
+        resumed result is bitwise that of an uninterrupted pass when the same batches follow."""
+        return {"n": self.n, "shift": self._shift, "s1": self._s1, "s2": self._s2}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (checked: float64 sums of matching shapes, a count >= 0)."""
+        n, shift, s1, s2 = int(state["n"]), state["shift"], state["s1"], state["s2"]
+        if n < 0:
+            raise ValueError(f"negative count {n}")
+        if shift is None:
+            if n or s1 is not None or s2 is not None:
+                raise ValueError("a state without a shift must be empty")
+        else:
+            d = shift.shape[0] if isinstance(shift, torch.Tensor) and shift.ndim == 1 else -1
+            if d < 1 or n < 1 or any(not isinstance(t, torch.Tensor) or t.dtype != torch.float64
+                                     for t in (shift, s1, s2)) or s1.shape != (d,) or s2.shape != (d, d):
+                raise ValueError("sums of the wrong type or shape")
+            shift, s1, s2 = (t.to("cpu").clone() for t in (shift, s1, s2))
+        self.n, self._shift, self._s1, self._s2 = n, shift, s1, s2
+
     def result(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu (D,), sigma (D, D))`` in float64."""
         if self.n < 2:
