@@ -8,6 +8,8 @@ A released model is a folder laid out as a Hugging Face model repository::
     discriminator.safetensors    discriminator weights (float32)
     README.md                    model card: YAML metadata, how to load, data license/attribution
     samples.png                  64 samples at a fixed seed
+    loss.png, training_log.jsonl exported from a run: its learning curves and logged scalars
+                                 up to the exported checkpoint
     training_state.safetensors   optional: Adam moments and objective state, for fine-tuning
 
 It is saved and loaded through :class:`GANModel`, a ``huggingface_hub.ModelHubMixin``
@@ -80,6 +82,8 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 TRAINING_STATE_FILE = "training_state.safetensors"
 CARD_NAME = "README.md"
 SAMPLES_NAME = "samples.png"
+CURVES_NAME = "loss.png"
+TRAINING_LOG_NAME = "training_log.jsonl"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 SAMPLES_SEED = 1234
 SAMPLES_N = 64
@@ -710,6 +714,11 @@ The weights are safetensors (`generator.safetensors` in {{ g_dtype }}, `discrimi
 |---|---|
 {% for k, v in recipe %}| {{ k }} | {{ v }} |
 {% endfor %}
+{% if curves %}
+![learning curves]({{ curves.plot }})
+
+The logged scalars (means over each logging interval) are in `{{ curves.log }}`.
+{% endif %}
 {% if lineage %}
 ## Lineage
 
@@ -787,6 +796,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
         ref=config.get("hub_id") or name,
         g_dtype=((config.get("weights") or {}).get("generator") or {}).get("dtype", "float32"),
         recipe=recipe,
+        curves=config.get("curves"),
         lineage=lineage,
         metrics=sorted(metrics.items()),
         data_attribution=data.get("attribution") or "The data's source and attribution were not recorded.",
@@ -1067,11 +1077,21 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
         config["hub_id"] = hub_id
     config.pop("weights", None)
     config.pop("training_state", None)
+    run_log = Path(ref) / "log.jsonl" if isinstance(ref, (str, os.PathLike)) and (Path(ref) / "run.json").is_file() \
+        else None
+    curves = run_log is not None and run_log.is_file()
+    if curves:
+        config["curves"] = {"plot": CURVES_NAME, "log": TRAINING_LOG_NAME}
+    else:
+        config.pop("curves", None)
     model.config = config
     model.generator_dtype = generator_dtype
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:  # write beside, then move in: a crash never leaves a half-written model folder
+        if curves:  # the run's curves up to the exported checkpoint (a run may have gone on)
+            _export_curves(run_log, tmp, int(training.get("steps") or 0), title=f"{config['name']}: "
+                           f"{config.get('architecture')} on {data_spec}")
         model.save_pretrained(tmp)
         out.mkdir(parents=True, exist_ok=True)
         for old in out.iterdir():
@@ -1082,6 +1102,15 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _export_curves(log: Path, folder: Path, last_step: int, *, title: str) -> None:
+    from .plots import plot_log, read_log
+
+    rows = [r for r in read_log(log) if not last_step or int(r.get("step", 0)) <= last_step]
+    with atomic_path(folder / TRAINING_LOG_NAME) as tmp:
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plot_log(folder / TRAINING_LOG_NAME, folder / CURVES_NAME, title=title)
 
 
 def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, branch: str | None = None,

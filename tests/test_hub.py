@@ -124,7 +124,11 @@ def _one_line_error(fn, match: str) -> str:
 def test_model_folder_layout_config_and_card(folder):
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["README.md", "config.json", "discriminator.safetensors", "generator.safetensors",
-                     "samples.png", "training_state.safetensors"]
+                     "loss.png", "samples.png", "training_log.jsonl", "training_state.safetensors"]
+    # the run's learning curves travel with the model, up to the exported checkpoint, and the card shows them
+    log = [json.loads(l) for l in (folder / "training_log.jsonl").read_text().splitlines()]
+    assert log and log[-1]["step"] == 2 and "loss_d" in log[-1]
+    assert "![learning curves](loss.png)" in (folder / "README.md").read_text()
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["architecture"] == "tiny" and cfg["plugin"]["distribution"]
     assert cfg["arch_config"] == {"image_size": 16, "channels": 1, "latent_dim": 8, "num_classes": 10,
