@@ -325,9 +325,15 @@ def _duration(seconds: float) -> str:
 # --------------------------------------------------------------------------- the discriminator
 
 
-def _d_scores(D, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, str]:
-    """(score per image, higher = "real"; the kind: "logit" or "reconstruction")."""
-    out = D(x, labels) if D.num_classes else D(x)
+def _d_scores(D, x: torch.Tensor, labels: torch.Tensor | None, z: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+    """(score per image, higher = "real"; the kind: "logit" or "reconstruction").
+
+    ``z``: the latent paired with each image, for a discriminator that scores (x, z) pairs
+    (``D.scores_latent_pairs``, BiGAN's)."""
+    if getattr(D, "scores_latent_pairs", False):
+        out = D(x, z)
+    else:
+        out = D(x, labels) if D.num_classes else D(x)
     if isinstance(out, (tuple, list)):
         out = out[0]
     if out.shape == x.shape:  # an autoencoder (BEGAN): minus the mean L1 reconstruction error
@@ -421,8 +427,11 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
                 k = min(b, n_d - i)
                 with torch.inference_mode():
                     rx, ry = dataset.batch(real_rows[i:i + k], device=dev)
-                    s_real, d_kind = _d_scores(D, rx, ry.to(dev) if (D.num_classes and ry is not None) else None)
-                    s_fake, _ = _d_scores(D, x[:k], lab[:k].to(dev) if lab is not None else None)
+                    pairs = getattr(D, "scores_latent_pairs", False)  # BiGAN: (x, E(x)) and (G(z), z)
+                    s_real, d_kind = _d_scores(D, rx, ry.to(dev) if (D.num_classes and ry is not None) else None,
+                                               G.encode(rx) if pairs else None)
+                    s_fake, _ = _d_scores(D, x[:k], lab[:k].to(dev) if lab is not None else None,
+                                          z[i:i + k] if pairs else None)
                 d_real.append(s_real.cpu())
                 d_fake.append(s_fake.cpu())
             u8 = _to_uint8(x)

@@ -422,3 +422,22 @@ def test_cli_real_only_errors(data, capsys):
                                            "--channels", "1", "--update-card"], capsys)
     assert "needs nothing" in _error(["eval", "--real-only", "--data", data, "--image-size", "16", "--channels", "1",
                                       "--metrics", "dconf"], capsys)
+
+
+def test_d_confusion_of_a_pair_discriminator_gets_the_latents(data):
+    """BiGAN's D scores (x, z): real images come with G.encode(x), generated ones with their own z."""
+    if "bigan" not in ganzoo.plugins.get_registry().architectures:
+        pytest.skip("the ganzoo-bigan plugin is not installed")
+    G, D = ganzoo.create("bigan", image_size=28, channels=1, latent_dim=8, g_base=8, g_fc=16, d_base=8,
+                         d_fc=16, e_base=8, e_fc=16)
+    G.eval()
+    seen = []
+    D.register_forward_hook(lambda m, args, out: seen.append(args))
+    ds = load_dataset(data, image_size=28, channels=1)
+    res = geval.evaluate(G, ds, n=8, metrics=["dconf"], D=D, progress=False, seed=3)
+    e = res["entries"][0]
+    assert e["tp"] + e["fn"] == 8 and e["fp"] + e["tn"] == 8
+    (x_real, z_real), (x_fake, z_fake) = seen[0], seen[1]
+    assert torch.allclose(z_real, G.encode(x_real), atol=1e-6)
+    z = G.sample_latent(8, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(z_fake, z) and torch.allclose(x_fake, G(z), atol=1e-5)

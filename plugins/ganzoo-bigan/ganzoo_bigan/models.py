@@ -166,6 +166,10 @@ class BiGANGenerator(ganzoo.Generator):
 class BiGANDiscriminator(ganzoo.Discriminator):
     """D(x, z) -> logits (N,): is (x, z) a real image with its encoding, or a generated image with its z?"""
 
+    #: D scores (image, latent) pairs: tools that query D (``ganzoo eval --metrics dconf``) pass
+    #: ``G.encode(x)`` with real images and the generating latent with generated ones
+    scores_latent_pairs = True
+
     def __init__(self, cfg: BiGANConfig):
         super().__init__(latent_dim=cfg.latent_dim, image_shape=cfg.image_shape)
         n = _blocks(cfg.image_size)
