@@ -182,7 +182,8 @@ def _export_kwargs(args) -> dict:
           "metrics": dict(args.metric) if args.metric else None,
           "class_names": [c.strip() for c in args.class_names.split(",")] if args.class_names else None,
           "generator_dtype": "bfloat16" if args.bf16_generator else None,
-          "training_state": True if args.training_state else None}
+          "training_state": True if args.training_state else None,
+          "generator_weights": getattr(args, "generator_weights", None)}
     return {k: v for k, v in kw.items() if v is not None}
 
 
@@ -244,6 +245,9 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", type=_kv, action="append", metavar="NAME=VALUE", help="a metric for the card, e.g. fid=23.1")
     p.add_argument("--class-names", help="comma-separated class names (default: the training data's)")
     p.add_argument("--bf16-generator", action="store_true", help="store the generator in bfloat16 (half the size)")
+    p.add_argument("--generator-weights", choices=("auto", "ema", "trained"),
+                   help="from a run trained with --ema: its moving average of G or the trained weights "
+                        "(default auto: the average when there is one)")
     p.add_argument("--training-state", action="store_true",
                    help="include optimizer/objective state (training_state.safetensors) for fine-tuning")
 
@@ -319,7 +323,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze", action="append", metavar="PART", help="freeze a part the architecture declares freezable")
     p.add_argument("--ema", type=float, metavar="DECAY", default=0.0,
                    help="keep an exponential moving average of G's weights (e.g. 0.999) for grids, sampling and "
-                        "export; allowed with --resume to switch it on for the rest of a run")
+                        "export; allowed with --resume to switch it on for the rest of a run. With BatchNorm in G "
+                        "the average borrows G's running statistics: measure it against the trained weights "
+                        "(export --generator-weights)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

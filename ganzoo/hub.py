@@ -917,7 +917,9 @@ def _run_class_names(meta: dict, cfg, arch_cfg) -> list[str]:
 
 
 def _load_run(run: Path, *, device=None, discriminator: bool = False, class_names: list[str] | None = None,
-              load_class_names: bool = False, training_state: bool = False) -> GANModel:
+              load_class_names: bool = False, training_state: bool = False, weights: str = "auto") -> GANModel:
+    """A run's latest checkpoint as a model. ``weights``: "auto" (the moving average of G when
+    the run keeps one, else the trained weights), "ema" or "trained"."""
     from .models import build_from_config, load_state_strict
     from .plugins import get_registry
     from .trainer import EMA_FILE, latest_checkpoint, load_run
@@ -934,8 +936,14 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
     if ckpt is None:
         raise GanzooError(f"{run} has no complete checkpoint yet; let `ganzoo train` reach its first checkpoint "
                           f"(--checkpoint-every) or finish")
-    # a run that keeps a moving average of G (--ema) is sampled and exported through it
-    g_file = ckpt / EMA_FILE if cfg.ema and (ckpt / EMA_FILE).exists() else ckpt / GENERATOR_FILE
+    # a run that keeps a moving average of G (--ema) is sampled and exported through it, unless asked not to
+    if weights not in ("auto", "ema", "trained"):
+        raise GanzooError(f"generator weights {weights!r}: use auto, ema or trained")
+    has_ema = bool(cfg.ema) and (ckpt / EMA_FILE).exists()
+    if weights == "ema" and not has_ema:
+        raise GanzooError(f"{ckpt} has no moving average of G (the run was not trained with --ema); "
+                          f"export the trained weights (drop --generator-weights ema)")
+    g_file = ckpt / EMA_FILE if has_ema and weights != "trained" else ckpt / GENERATOR_FILE
     load_state_strict(G, _read_safetensors(g_file, str(run)), where=str(g_file))
     if discriminator:
         load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}")
@@ -1029,11 +1037,14 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
     return (model.G, model.D) if discriminator else model.G
 
 
-def _load_any(ref, *, discriminator=True, training_state=False, class_names=None) -> GANModel:
+def _load_any(ref, *, discriminator=True, training_state=False, class_names=None, weights="auto") -> GANModel:
     p = Path(str(ref)).expanduser()
     if _is_run(p) and not (p / CONFIG_NAME).exists():
         return _load_run(p, discriminator=discriminator, training_state=training_state,
-                         class_names=class_names, load_class_names=True)
+                         class_names=class_names, load_class_names=True, weights=weights)
+    if weights != "auto":
+        raise GanzooError(f"{ref}: choosing the generator weights (--generator-weights) needs a run directory "
+                          f"(a model folder holds one generator)")
     model = GANModel.from_pretrained(str(ref), discriminator=discriminator, training_state=training_state)
     if class_names is not None:
         model.config["class_names"] = list(class_names)
@@ -1045,16 +1056,19 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
                  data_license: str | None = None, data_attribution: str | None = None,
                  metrics: dict[str, float] | None = None, class_names: list[str] | None = None,
                  generator_dtype: str = "float32", training_state: bool = False, hub_id: str | None = None,
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, generator_weights: str = "auto") -> Path:
     """Write a model folder (config.json, weights, README.md, samples.png) from a run directory
     (its latest checkpoint) or any loadable model. ``generator_dtype="bfloat16"`` halves the
-    generator file; ``training_state=True`` adds the optimizer/objective state for fine-tuning."""
+    generator file; ``training_state=True`` adds the optimizer/objective state for fine-tuning;
+    ``generator_weights`` ("auto", "ema", "trained") picks a run's moving average of G or its
+    trained weights (auto: the average when the run keeps one)."""
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise GanzooError(f"{out} already exists and is not empty; choose another folder or pass --overwrite")
     if generator_dtype not in _DTYPES:
         raise GanzooError(f"generator dtype {generator_dtype!r}: use one of {', '.join(_DTYPES)}")
-    model = _load_any(ref, discriminator=True, training_state=training_state, class_names=class_names)
+    model = _load_any(ref, discriminator=True, training_state=training_state, class_names=class_names,
+                      weights=generator_weights)
     if training_state and model.training_state is None:
         raise GanzooError(f"{ref}: has no training state to export; drop --training-state")
     config = model.config

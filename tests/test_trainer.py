@@ -275,6 +275,16 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
     G = load(str(run))
     assert all(torch.equal(G.state_dict()[k].cpu(), got[k]) for k in params)
     assert "moving average" in G.model_info["training"]["generator_weights"]
+    # ... unless the trained weights are asked for (measured better for BatchNorm generators, e.g. dcgan_fashion)
+    from ganzoo.hub import export_model
+
+    folder = export_model(run, tmp_path / "trained", generator_weights="trained")
+    exported = load_file(folder / "generator.safetensors")
+    assert all(torch.equal(exported[k], raw[k]) for k in params)
+    assert json.loads((folder / "config.json").read_text())["training"]["generator_weights"] == "the trained weights"
+    with pytest.raises(GanzooError, match="no moving average of G"):
+        export_model(train(_cfg(tiny_fmnist, steps=1), tmp_path / "plain", progress=False).out, tmp_path / "x",
+                     generator_weights="ema")
 
 
 def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
