@@ -765,7 +765,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
     recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
                    ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
                    ("batch size", "batch_size"), ("lr G / D", None), ("betas", "betas"), ("seed", "seed"),
-                   ("generator weights", "generator_weights"),
+                   ("generator weights", "generator_weights"), ("changed at --resume", "changed_at_resume"),
                    ("torch", "torch"), ("ganzoo", "ganzoo_version")]
     recipe = []
     for label, key in recipe_keys:
@@ -997,6 +997,9 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
             "checkpoint": ckpt.name,
             "generator_weights": f"exponential moving average, decay {cfg.ema}" if g_file.name == EMA_FILE
             else "the trained weights",
+            "changed_at_resume": ", ".join(
+                f"{k} {v} from step {c.get('at_step', '?')}" for c in meta.get("resume_changes") or []
+                for k, v in c.items() if k != "at_step") or None,
         },
         "lineage": cfg.base_model or None,
         "metrics": dict(meta.get("metrics") or {}),

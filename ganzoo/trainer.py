@@ -586,7 +586,8 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
             saved.steps, saved.epochs = cfg.steps, cfg.epochs
         if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
             saved.ema = cfg.ema
-            _record_change(out, {"ema": cfg.ema})
+            last = latest_checkpoint(out)
+            _record_change(out, {"ema": cfg.ema, "at_step": int(last.name.split("-")[1]) if last else 0})
         cfg = saved
     elif (out / "run.json").exists():
         raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")

@@ -295,6 +295,6 @@ def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
     train(_cfg(tiny_fmnist, steps=4, ema=0.99), run, resume=True, progress=False)
     assert (latest_checkpoint(run) / EMA_FILE).exists()
     meta = json.loads((run / "run.json").read_text())
-    assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99}]
+    assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99, "at_step": 2}]
     with pytest.raises(GanzooError, match="the decay must be in"):
         train(_cfg(tiny_fmnist, steps=4, ema=1.5), tmp_path / "bad", progress=False)
