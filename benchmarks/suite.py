@@ -51,14 +51,37 @@ from pathlib import Path
 from typing import Any, Callable
 
 SCHEMA = 1
-#: released models' sizes (``ganzoo list --pretrained``); other architectures use their default config
-RELEASED = {
-    "began": {"image_size": 64, "channels": 1},
+#: sizes of the models planned for release but not in the catalog yet (upsample_jellyfish;
+#: deconv_utkface at 64 px, the size its run trains at on CPU; mlp: the source's MNIST size)
+PLANNED = {
     "upsample": {"image_size": 64, "channels": 3},
-    "deconv": {"image_size": 128, "channels": 3},
+    "deconv": {"image_size": 64, "channels": 3},
     "mlp": {"image_size": 28, "channels": 1},
-    "dcgan": {"image_size": 64, "channels": 1},
 }
+
+
+def released_sizes() -> dict[str, dict]:
+    """Per architecture, the size of its released model (``ganzoo list --pretrained``: the catalog;
+    the first model by name when an architecture has several), else its planned size."""
+    sizes = {k: dict(v) for k, v in PLANNED.items()}
+    try:
+        from ganzoo.hub import load_catalog
+
+        catalog = load_catalog()
+    except Exception:  # no catalog: the planned sizes only
+        catalog = {}
+    seen = set()
+    for _, entry in sorted(catalog.items()):
+        if entry.architecture in seen:
+            continue
+        seen.add(entry.architecture)
+        c, h, _ = entry.image_shape
+        sizes[entry.architecture] = {"image_size": int(h), "channels": int(c)}
+    return sizes
+
+
+#: released models' sizes; other architectures use their default config
+RELEASED = released_sizes()
 FULL_BATCHES = (1, 64, 256)
 QUICK_BATCHES = (1, 16)
 QUICK_TRAIN_BATCH = 16
