@@ -38,7 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .errors import GanzooError
 
 __all__ = ["DistInfo", "env_info", "setup", "teardown", "GanDDP", "wrap", "is_ddp",
-           "all_mean", "sync_objective_state", "average_buffers", "check_in_sync", "barrier",
+           "all_sum", "all_mean", "sync_objective_state", "average_buffers", "check_in_sync", "barrier",
            "elastic_restart"]
 
 #: seconds a collective may wait for a missing rank before the job fails (no hang)
@@ -89,7 +89,7 @@ def setup(device: torch.device, *, timeout_s: float | None = None) -> DistInfo:
         return info
     if not dist.is_available():
         raise GanzooError("this PyTorch build has no torch.distributed; train in one process")
-    if dist.is_initialized():
+    if initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), info.local_rank)
     if timeout_s is None:
         timeout_s = float(os.environ.get("GANZOO_DIST_TIMEOUT", DEFAULT_TIMEOUT_S))
@@ -128,12 +128,12 @@ def _env_store(info: DistInfo, timeout: datetime.timedelta):
 
 
 def teardown() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if initialized():
         dist.destroy_process_group()
 
 
 def barrier() -> None:
-    if dist.is_available() and dist.is_initialized():
+    if initialized():
         dist.barrier()
 
 
@@ -182,13 +182,18 @@ def convert_sync_batchnorm(module: nn.Module, device: torch.device) -> nn.Module
     return nn.SyncBatchNorm.convert_sync_batchnorm(module)
 
 
-def all_mean(t: torch.Tensor) -> torch.Tensor:
-    """Mean of ``t`` over the ranks (gloo has no AVG: SUM, then divide)."""
-    if not (dist.is_available() and dist.is_initialized()):
+def all_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum of ``t`` over the ranks (a new tensor; ``t`` itself without a process group)."""
+    if not initialized():
         return t
     t = t.clone()
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return t / dist.get_world_size()
+    return t
+
+
+def all_mean(t: torch.Tensor) -> torch.Tensor:
+    """Mean of ``t`` over the ranks (gloo has no AVG: SUM, then divide)."""
+    return all_sum(t) / dist.get_world_size() if initialized() else t
 
 
 def sync_objective_state(objective) -> None:
@@ -200,26 +205,17 @@ def sync_objective_state(objective) -> None:
     Integer state (counters) is the same on every rank by construction and is left alone.
     """
     state = objective.state_dict()
-    if not state or not (dist.is_available() and dist.is_initialized()):
-        return
     floats = [k for k, v in state.items() if torch.is_floating_point(v)]
-    if not floats:
+    if not floats or not initialized():
         return
-    flat = torch.stack([state[k].detach().float().reshape(-1) for k in floats]) if all(
-        state[k].numel() == 1 for k in floats) else None
-    if flat is not None:
-        flat = all_mean(flat)
-        for i, k in enumerate(floats):
-            state[k] = flat[i].reshape(state[k].shape).to(state[k].dtype)
-    else:
-        for k in floats:
-            state[k] = all_mean(state[k].detach().float()).to(state[k].dtype)
+    for k in floats:  # one small collective per tensor: objective state is a scalar or two
+        state[k] = all_mean(state[k].detach().float()).to(state[k].dtype)
     objective.load_state_dict(state)
 
 
 def average_buffers(*modules: nn.Module) -> None:
     """Average floating-point buffers (BatchNorm running statistics) over the ranks."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not initialized():
         return
     with torch.no_grad():
         for m in modules:
@@ -230,7 +226,7 @@ def average_buffers(*modules: nn.Module) -> None:
 
 def check_in_sync(*modules: nn.Module) -> None:
     """Stop with an error when the ranks' weights differ (DDP did not reduce some gradient)."""
-    if not (dist.is_available() and dist.is_initialized()):
+    if not initialized():
         return
     with torch.no_grad():
         fp = torch.stack([torch.stack([p.detach().double().sum(), p.detach().double().abs().sum()])

@@ -922,7 +922,7 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
     the run keeps one, else the trained weights), "ema" or "trained"."""
     from .models import build_from_config, load_state_strict
     from .plugins import get_registry
-    from .trainer import EMA_FILE, latest_checkpoint, load_run
+    from .trainer import EMA_FILE, checkpoint_step, latest_checkpoint, load_run
 
     cfg = load_run(run)
     meta = json.loads((run / "run.json").read_text())
@@ -949,7 +949,7 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
         load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}")
     else:
         D = None
-    step = int(ckpt.name.split("-")[-1])
+    step = checkpoint_step(ckpt)
     resolved = meta.get("resolved") or {}
     if class_names is None:
         if load_class_names:
@@ -1094,9 +1094,8 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
         config["hub_id"] = hub_id
     config.pop("weights", None)
     config.pop("training_state", None)
-    run_log = Path(ref) / "log.jsonl" if isinstance(ref, (str, os.PathLike)) and (Path(ref) / "run.json").is_file() \
-        else None
-    curves = run_log is not None and run_log.is_file()
+    run_log = Path(str(ref)).expanduser() / "log.jsonl"
+    curves = _is_run(run_log.parent) and run_log.is_file()
     if curves:
         config["curves"] = {"plot": CURVES_NAME, "log": TRAINING_LOG_NAME}
     else:

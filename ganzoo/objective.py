@@ -43,8 +43,6 @@ class StepContext:
         keeps its own rows, so ranks never share a latent and N ranks see the latents
         one process would with the global batch.
         """
-        if self.world_size == 1:
-            return self.G.sample_latent(n, device=self.device)
         z = self.G.sample_latent(n * self.world_size, device=self.device)
         return z[self.rank * n:(self.rank + 1) * n]
 

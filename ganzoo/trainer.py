@@ -493,11 +493,10 @@ class Trainer:
         return last
 
     def _reduce_scalars(self, acc: dict[str, torch.Tensor], finite: torch.Tensor):
+        """One collective: the scalars' means over the ranks, and whether every rank is finite."""
         keys = sorted(acc)
-        flat = torch.stack([acc[k] for k in keys] + [(~finite).float()])
-        flat = distributed.all_mean(flat) * self.dist.world_size  # sums over the ranks
-        acc = {k: flat[i] / self.dist.world_size for i, k in enumerate(keys)}
-        return acc, flat[-1] == 0
+        flat = distributed.all_sum(torch.stack([acc[k] for k in keys] + [(~finite).float()]))
+        return {k: flat[i] / self.dist.world_size for i, k in enumerate(keys)}, flat[-1] == 0
 
     def _diverged(self, bad: list[str]) -> None:
         latest = latest_checkpoint(self.out)
@@ -540,6 +539,11 @@ def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _load_strict(module: torch.nn.Module, path: Path) -> None:
     load_state_strict(module, load_file(path), where=str(path))
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a checkpoint folder ``step-NNNNNNNN``."""
+    return int(Path(path).name.split("-")[-1])
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
@@ -587,7 +591,7 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
             saved.ema = cfg.ema
             last = latest_checkpoint(out)
-            _record_change(out, {"ema": cfg.ema, "at_step": int(last.name.split("-")[1]) if last else 0})
+            _record_change(out, {"ema": cfg.ema}, at_step=checkpoint_step(last) if last else 0)
         cfg = saved
     elif (out / "run.json").exists():
         raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")
@@ -618,13 +622,14 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
     return trainer
 
 
-def _record_change(out: Path, change: dict[str, Any]) -> None:
-    """Write a setting changed at --resume into run.json, so the next --resume keeps it."""
+def _record_change(out: Path, change: dict[str, Any], *, at_step: int) -> None:
+    """Write settings changed at --resume into run.json (so the next --resume keeps them), and
+    into its ``resume_changes`` with the step they took effect from (for the model card)."""
     if not distributed.env_info().is_main:
         return
     meta = json.loads((out / "run.json").read_text())
     meta["train"].update(change)
-    meta.setdefault("resume_changes", []).append(change)
+    meta.setdefault("resume_changes", []).append({**change, "at_step": at_step})
     write_json(out / "run.json", meta)
 
 
