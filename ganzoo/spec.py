@@ -84,6 +84,10 @@ class Architecture:
     #: some parameters take no part in some steps (ProGAN's inactive resolutions): distributed
     #: training then asks DDP to look for them (``find_unused_parameters=True``)
     unused_parameters: bool = False
+    #: the memory layout training uses when ``--channels-last`` is not given: ``None`` means
+    #: channels_last for convolutional networks (ganzoo.speed); ``False`` keeps NCHW for an
+    #: architecture where channels_last measured slower
+    channels_last: bool | None = None
 
     def make_config(self, **overrides: Any) -> GANConfig:
         cfg = self.config_cls.from_dict(overrides, where=f"architecture {self.name!r}")

@@ -180,9 +180,11 @@ class Trainer:
             D = distributed.convert_sync_batchnorm(D, self.device)
         self.G, self.D = G.to(self.device), D.to(self.device)
         # ganzoo.speed: exact rewrites that keep the Parameters and state_dict keys, cuDNN autotuning,
-        # channels_last (asked for, or automatic for convolutional networks); see its module doc
-        self.speed_notes = speed.prepare_training(self.G, self.D, device=self.device,
-                                                   channels_last=True if cfg.channels_last else None)
+        # channels_last (asked for, else the architecture's preference, else automatic for
+        # convolutional networks); see its module doc
+        self.speed_notes = speed.prepare_training(
+            self.G, self.D, device=self.device,
+            channels_last=True if cfg.channels_last else self.spec.channels_last)
         for part in cfg.freeze:
             if part not in self.spec.freezable:
                 known = ", ".join(self.spec.freezable) or "none"

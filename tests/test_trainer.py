@@ -233,6 +233,32 @@ def test_architecture_weight_decay_reaches_the_optimizers(tiny_plugin, tiny_fmni
         plugins.unregister_plugin("tiny-wd-plugin")
 
 
+@pytest.mark.parametrize("preference,forced,expect", [(None, False, True), (False, False, False),
+                                                        (False, True, True)])
+def test_architecture_memory_layout_preference(tiny_plugin, tiny_fmnist, tmp_path, preference, forced,
+                                                expect):
+    """channels_last is automatic for conv nets unless the architecture measured it slower
+    (Architecture.channels_last=False, as BEGAN does); --channels-last still forces it."""
+    import dataclasses
+    import types
+
+    from ganzoo.trainer import Trainer
+
+    spec = dataclasses.replace(tiny_plugin, name="tiny-layout", channels_last=preference)
+    mod = types.SimpleNamespace(register_architectures=ganzoo.hookimpl(lambda register: register(spec)))
+    plugins.register_plugin(mod, name="tiny-layout-plugin")
+    try:
+        t = Trainer(TrainConfig(arch="tiny-layout", data=f"fashion-mnist:{tiny_fmnist}", steps=1,
+                                channels_last=forced, arch_config={"num_classes": 0}), tmp_path / "l")
+        convs = [m.weight for net in (t.G, t.D) for m in net.modules()
+                 if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1]  # 1 channel: both layouts
+        assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+                             for w in convs) == expect
+        assert ("channels_last" in t.speed_notes) == expect
+    finally:
+        plugins.unregister_plugin("tiny-layout-plugin")
+
+
 def test_cli_betas_reach_the_recipe(tiny_plugin, tiny_fmnist, tmp_path, capsys):
     from ganzoo.cli import main
 

@@ -42,6 +42,11 @@ def test_registered_through_entry_point():
     assert not [f for f in reg.failures if "began" in f.name]
 
 
+def test_trains_in_nchw():
+    # channels_last measured slower for BEGAN's training step (see the Architecture)
+    assert ganzoo.plugins.get_registry().architecture("began").channels_last is False
+
+
 def test_defaults_are_the_seeds():
     c = BEGANConfig()
     assert (c.image_size, c.channels, c.latent_dim, c.num_classes) == (64, 1, 48, 0)  # L769, L800, L764
