@@ -165,7 +165,8 @@ def adam(params, lr: float, betas: Sequence[float], *, weight_decay: float = 0.0
 
 
 def _has_conv2d(*modules: nn.Module) -> bool:
-    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, UpsampleConv2d, CroppedConv2d, GemmConvTranspose2d))
+    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, UpsampleConv2d, CroppedConv2d, GemmConvTranspose2d,
+                                  OnePixelConv2d))
                for net in modules for m in net.modules())
 
 
@@ -235,6 +236,43 @@ class CroppedConv2d(nn.Module):
         if y.shape[-2] == h and y.shape[-1] == w:
             return y
         return y[..., self.crop_top:self.crop_top + h, self.crop_left:self.crop_left + w]
+
+
+class OnePixelConv2d(nn.Module):
+    """A 'same'-padded ``Conv2d`` that computes a 1x1 input as one matrix product.
+
+    On a 1x1 map with padding ``k // 2`` only the kernel's centre tap meets the input
+    (every other tap multiplies the zero padding), so the output is
+    ``x @ W[:, :, c, c]^T + b`` at 1/k^2 of the multiply-adds, forward and backward; the
+    other taps' gradients are zero either way. Larger inputs take ``F.conv2d`` unchanged.
+    Shares the convolution's Parameters (same names). ResNet18's last stage runs on 1x1
+    maps for 32x32 images (BEGAN's encoder).
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.weight, self.bias = conv.weight, conv.bias
+        self.stride, self.padding, self.dilation, self.groups = conv.stride, conv.padding, conv.dilation, 1
+        self.kernel_size, self.in_channels, self.out_channels = conv.kernel_size, conv.in_channels, conv.out_channels
+        self.centre = conv.kernel_size[0] // 2
+
+    @staticmethod
+    def applies(conv: nn.Module) -> bool:
+        if type(conv) is not nn.Conv2d or conv.groups != 1 or conv.padding_mode != "zeros":
+            return False
+        # a weight recomputed by hooks (torch.nn.utils.spectral_norm / weight_norm) is not a Parameter
+        if not isinstance(conv.weight, nn.Parameter) or conv._forward_pre_hooks or conv._forward_hooks:
+            return False
+        k = conv.kernel_size
+        return (k[0] == k[1] and k[0] % 2 == 1 and k[0] > 1 and conv.dilation == (1, 1)
+                and conv.padding == (k[0] // 2, k[0] // 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != 1 or x.shape[-2] != 1:
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        c = self.centre
+        y = F.linear(x.flatten(1), self.weight[:, :, c, c], self.bias)
+        return y.view(x.shape[0], -1, 1, 1)
 
 
 class GemmConvTranspose2d(nn.Module):
@@ -949,7 +987,9 @@ def rewrite_for_training(net: nn.Module) -> list[str]:
 
     Nearest 2x up-sampling + 3x3 'same' conv becomes :class:`UpsampleConv2d`
     (2.25x fewer multiply-adds forward and backward); an asymmetric zero pad +
-    conv becomes :class:`CroppedConv2d`. The replaced modules hold the very same
+    conv becomes :class:`CroppedConv2d`; a 'same'-padded conv with an odd kernel becomes
+    :class:`OnePixelConv2d` (a matrix product whenever its input is 1x1, plain conv
+    otherwise). The replaced modules hold the very same
     Parameter objects, so optimizers built before or after, ``state_dict`` keys
     and checkpoints are unaffected. Returns what was done (empty when nothing
     applies or ``net`` cannot be traced).
@@ -983,6 +1023,11 @@ def rewrite_for_training(net: nn.Module) -> list[str]:
                 _set_submodule(net, conv_node.target, CroppedConv2d(conv, (left, right, top, bottom)))
                 _set_submodule(net, pad_node.target, nn.Identity())
                 done.append(f"{pad_node.target} + {conv_node.target}: padded copy replaced by conv padding + crop")
+    one_pixel = [name for name, m in net.named_modules() if OnePixelConv2d.applies(m)]
+    for name in one_pixel:
+        _set_submodule(net, name, OnePixelConv2d(net.get_submodule(name)))
+    if one_pixel:
+        done.append(f"{len(one_pixel)} 'same' convs: 1x1 inputs as a matrix product")
     return done
 
 

@@ -259,6 +259,34 @@ def test_training_rewrites_keep_parameters_and_gradients(arch):
         assert torch.allclose(p.grad, q.grad, rtol=1e-3, atol=1e-5), name
 
 
+@pytest.mark.parametrize("k,stride,bias", [(3, 1, False), (3, 2, True), (5, 1, True)])
+def test_one_pixel_conv_is_the_conv(k, stride, bias):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 6, k, stride, k // 2, bias=bias)
+    net = nn.Sequential(conv)
+    ref = copy.deepcopy(net)
+    notes = speed.rewrite_for_training(net)
+    assert isinstance(net[0], speed.OnePixelConv2d) and notes[-1].startswith("1 'same' convs")
+    assert net[0].weight is conv.weight and list(net.state_dict()) == list(ref.state_dict())
+    for size in (1, 3):                   # the matrix product at 1x1, the convolution otherwise
+        x = torch.randn(4, 8, size, size)
+        out, want = net(x), ref(x)
+        assert out.shape == want.shape and (out - want).abs().max() < 1e-5
+        net.zero_grad(), ref.zero_grad()
+        (out * torch.arange(out.numel()).view_as(out)).sum().backward()
+        (want * torch.arange(want.numel()).view_as(want)).sum().backward()
+        for p, q in zip(net.parameters(), ref.parameters()):
+            assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5)
+
+
+def test_one_pixel_rewrite_leaves_other_convs_alone():
+    net = nn.Sequential(nn.Conv2d(4, 4, 3, padding=0), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 4, 3, padding=1, groups=2),
+                        torch.nn.utils.spectral_norm(nn.Conv2d(4, 4, 3, padding=1)),
+                        nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"))
+    speed.rewrite_for_training(net)
+    assert all(type(m) is nn.Conv2d for m in net)
+
+
 def test_adam_is_fused_where_available():
     opt = speed.adam([nn.Parameter(torch.zeros(3))], 1e-3, (0.5, 0.999))
     assert opt.defaults.get("fused") or opt.defaults.get("foreach")
