@@ -118,6 +118,7 @@ def _train_config_from_args(args):
         batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, seed=args.seed, device=args.device,
         bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, flip=args.flip,
+        diffaugment=args.diffaugment,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         freeze=args.freeze or [], sync_bn=args.sync_bn, ema=args.ema,
@@ -316,6 +317,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (falls back to eager)")
     p.add_argument("--flip", action="store_true", help="augment with random horizontal flips")
+    p.add_argument("--diffaugment", metavar="POLICY",
+                   help="DiffAugment (Zhao et al. 2020) on every image D sees, real and generated, for small "
+                        "datasets: some of color,translation,cutout, comma-separated")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--checkpoint-every", type=int, default=500)

@@ -244,8 +244,11 @@ def check_in_sync(*modules: nn.Module) -> None:
 
 @contextlib.contextmanager
 def no_sync(module):
-    """DDP's ``no_sync`` for a wrapped module; nothing for a plain one."""
-    if is_ddp(module):
+    """DDP's ``no_sync`` for a wrapped module (also inside ganzoo.augment's wrapper); nothing for a
+    plain one."""
+    from .augment import AugmentedDiscriminator
+
+    if is_ddp(module) or isinstance(module, AugmentedDiscriminator):
         with module.no_sync():
             yield
     else:

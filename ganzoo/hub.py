@@ -765,6 +765,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
     recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
                    ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
                    ("batch size", "batch_size"), ("lr G / D", None), ("betas", "betas"), ("seed", "seed"),
+                   ("augmentation", "augmentation"),
                    ("generator weights", "generator_weights"), ("changed at --resume", "changed_at_resume"),
                    ("torch", "torch"), ("ganzoo", "ganzoo_version")]
     recipe = []
@@ -993,6 +994,11 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
             "seed": cfg.seed,
             "bf16": cfg.bf16,
             "flip": cfg.flip,
+            "diffaugment": cfg.diffaugment,
+            "augmentation": "; ".join(a for a in (
+                "random horizontal flips of real images" if cfg.flip else "",
+                f"DiffAugment {cfg.diffaugment} on every image D sees (Zhao et al. 2020)" if cfg.diffaugment else "",
+            ) if a) or None,
             "freeze": list(cfg.freeze),
             "checkpoint": ckpt.name,
             "generator_weights": f"exponential moving average, decay {cfg.ema}" if g_file.name == EMA_FILE

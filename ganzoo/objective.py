@@ -88,6 +88,10 @@ class Objective:
 
     #: hyper-parameter names, recorded in run and model configs
     hparams: tuple[str, ...] = ()
+    #: whether ``--diffaugment`` may wrap ``ctx.D`` (ganzoo.augment): True when the objective
+    #: only calls ``ctx.D(images, ...)`` for scores; False (with the reason) otherwise
+    augmentable: bool = True
+    augmentable_why: str = ""
 
     def step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         raise NotImplementedError

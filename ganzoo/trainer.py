@@ -78,6 +78,9 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     flip: bool = False                      # random horizontal flips of real images
+    #: DiffAugment policy for every image D sees, real and generated (ganzoo.augment), e.g.
+    #: "color,translation,cutout"; None: none
+    diffaugment: str | None = None
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -211,6 +214,15 @@ class Trainer:
             unused = self.spec.unused_parameters
             self.G_step = distributed.wrap(self.G, self.device, find_unused_parameters=unused)
             self.D_step = distributed.wrap(self.D, self.device, find_unused_parameters=unused)
+        if cfg.diffaugment:
+            from .augment import AugmentedDiscriminator, parse_policy
+
+            policy = parse_policy(cfg.diffaugment)
+            if not self.objective.augmentable:
+                raise GanzooError(f"--diffaugment: objective {self.objective_name!r} does not support DiffAugment "
+                                  f"({self.objective.augmentable_why or 'it uses D other than on images'}); "
+                                  "leave --diffaugment out")
+            self.D_step = AugmentedDiscriminator(self.D_step, policy)
         if optimizer_state:
             self.opt_g.load_state_dict(optimizer_state["opt_g"])
             self.opt_d.load_state_dict(optimizer_state["opt_d"])

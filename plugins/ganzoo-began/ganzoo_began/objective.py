@@ -42,6 +42,8 @@ class BoundaryEquilibrium(ganzoo.Objective):
     """
 
     hparams = ("gamma", "lambda_k", "k_init")
+    augmentable = False
+    augmentable_why = "its discriminator is an autoencoder whose loss compares D(x) with x"
 
     def __init__(self, gamma: float = 0.5, lambda_k: float = 0.001, k_init: float = 0.0) -> None:
         self.gamma = float(gamma)

@@ -36,6 +36,8 @@ class BiGANObjective(ganzoo.Objective):
     """BiGAN/ALI: D tells (x, E(x)) from (G(z), z); G and E learn with the labels reversed."""
 
     hparams = ()
+    augmentable = False
+    augmentable_why = "its discriminator scores (image, latent) pairs, and the encoder sees the images unaugmented"
 
     def step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         G, D = ctx.G, ctx.D

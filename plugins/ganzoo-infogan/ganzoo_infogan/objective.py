@@ -66,6 +66,8 @@ class InfoGANObjective(ganzoo.Objective):
     """InfoGAN: non-saturating GAN + lambda * Q's code NLL, in both D/Q's and G's updates."""
 
     hparams = ("lambda_cat", "lambda_cont")
+    augmentable = False
+    augmentable_why = "it also reads D through D.heads, which the augmentation does not wrap"
 
     def __init__(self, lambda_cat: float = 1.0, lambda_cont: float = 0.1) -> None:
         self.lambda_cat = float(lambda_cat)

@@ -1,0 +1,140 @@
+"""Differentiable augmentation of the discriminator's inputs (DiffAugment).
+
+Zhao, Liu, Lin, Zhu & Han 2020, "Differentiable Augmentation for Data-Efficient GAN
+Training", arXiv:2006.10738. With little data (ganzoo's jellyfish set has 979 images)
+the discriminator memorises the training images and the generator's signal collapses.
+DiffAugment applies the same family of random, differentiable transformations to *every*
+image the discriminator sees, real and generated, in D's update and in G's, so that D
+cannot tell data from samples by the augmentation and G's gradients pass through it:
+G learns the un-augmented distribution.
+
+Policies (comma-separated, applied in this order per call, a fresh draw per image),
+with the paper's strengths for images in [-1, 1]:
+
+``color``
+    brightness ``+ U(-0.5, 0.5)``; saturation: the deviation from the per-pixel channel
+    mean times ``U(0, 2)``; contrast: the deviation from the image mean times
+    ``U(0.5, 1.5)``.
+``translation``
+    an integer shift of up to 1/8 of the size in x and y, zero-filled.
+``cutout``
+    a zeroed square of half the size, centred anywhere in the image (clipped).
+
+Random draws come from torch's default generator (on the images' device), which the
+trainer checkpoints, so a resumed run draws what an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import GanzooError
+
+__all__ = ["POLICIES", "parse_policy", "diff_augment", "AugmentedDiscriminator"]
+
+
+def _rand(x: torch.Tensor, *shape: int) -> torch.Tensor:
+    return torch.rand(x.shape[0], *shape, dtype=x.dtype, device=x.device)
+
+
+def brightness(x: torch.Tensor) -> torch.Tensor:
+    return x + (_rand(x, 1, 1, 1) - 0.5)
+
+
+def saturation(x: torch.Tensor) -> torch.Tensor:
+    mean = x.mean(dim=1, keepdim=True)
+    return (x - mean) * (_rand(x, 1, 1, 1) * 2) + mean
+
+
+def contrast(x: torch.Tensor) -> torch.Tensor:
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return (x - mean) * (_rand(x, 1, 1, 1) + 0.5) + mean
+
+
+def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    """Shift each image by integers in ``[-s, s]`` (``s = round(ratio * size)``), zero-filled."""
+    n, c, h, w = x.shape
+    sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    dy = torch.randint(-sy, sy + 1, (n, 1, 1), device=x.device)
+    dx = torch.randint(-sx, sx + 1, (n, 1, 1), device=x.device)
+    # output pixel (i, j) reads input (i - dy, j - dx); out-of-range reads the zero border
+    rows = (torch.arange(h, device=x.device).view(1, h, 1) - dy).clamp(-1, h) + 1
+    cols = (torch.arange(w, device=x.device).view(1, 1, w) - dx).clamp(-1, w) + 1
+    padded = F.pad(x, (1, 1, 1, 1))                                # (n, c, h + 2, w + 2)
+    index = (rows * (w + 2) + cols).view(n, 1, h * w).expand(n, c, h * w)
+    return padded.flatten(2).gather(2, index).view(n, c, h, w)
+
+
+def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    """Zero a ``ratio``-sized square per image, its centre uniform over the image."""
+    n, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
+    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1) - (cy - ch // 2)   # row - the square's top
+    xs = torch.arange(w, device=x.device).view(1, 1, w) - (cx - cw // 2)
+    inside = (ys >= 0) & (ys < ch) & (xs >= 0) & (xs < cw)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+POLICIES: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], ...]] = {
+    "color": (brightness, saturation, contrast),
+    "translation": (translation,),
+    "cutout": (cutout,),
+}
+
+
+def parse_policy(policy: str) -> tuple[str, ...]:
+    """``"color,translation,cutout"`` -> the names, checked (a one-line error for unknown ones)."""
+    names = tuple(p.strip() for p in str(policy).split(",") if p.strip())
+    if not names:
+        raise GanzooError(f"DiffAugment policy {policy!r} is empty; use some of {', '.join(POLICIES)}, "
+                          "comma-separated (e.g. color,translation,cutout)")
+    unknown = [p for p in names if p not in POLICIES]
+    if unknown:
+        raise GanzooError(f"DiffAugment policy {policy!r}: unknown {', '.join(map(repr, unknown))}; "
+                          f"known: {', '.join(POLICIES)} (e.g. color,translation,cutout)")
+    return names
+
+
+def diff_augment(x: torch.Tensor, policy: str | tuple[str, ...]) -> torch.Tensor:
+    """``x`` (N, C, H, W) augmented by ``policy``; differentiable with respect to ``x``."""
+    names = parse_policy(policy) if isinstance(policy, str) else policy
+    for name in names:
+        for fn in POLICIES[name]:
+            x = fn(x)
+    return x
+
+
+class AugmentedDiscriminator(nn.Module):
+    """``D`` whose image input is augmented on every call of ``forward``.
+
+    Objectives keep calling ``ctx.D(x, ...)``; other attributes (``num_classes``, a DDP
+    wrapper's ``no_sync``) are looked up on the wrapped network. The wrapper owns no
+    parameters of its own, so ``ctx.frozen(D)`` and the optimizers see D's.
+    """
+
+    def __init__(self, D: nn.Module, policy: str | tuple[str, ...]) -> None:
+        super().__init__()
+        self.inner = D
+        self.policy = parse_policy(policy) if isinstance(policy, str) else tuple(policy)
+
+    def forward(self, x: torch.Tensor, *args, **kwargs):
+        return self.inner(diff_augment(x, self.policy), *args, **kwargs)
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        with getattr(self.inner, "no_sync", contextlib.nullcontext)():
+            yield
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "inner":
+                raise
+            return getattr(self.inner, name)
