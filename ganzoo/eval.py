@@ -678,6 +678,10 @@ def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
         card.save(tmp)
 
 
+#: FID's features have 2048 dimensions; with fewer real images the covariance is singular
+FID_MIN_REAL = 2048
+
+
 def _metrics_section(text: str, evals: Sequence[dict]) -> str:
     lines = ["## Metrics", "", CARD_MARK, "",
              "| metric | value | features | generated | real data | date | ganzoo |",
@@ -691,6 +695,12 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
         real = f"{e.get('n_real')} {e.get('split') or ''}".strip()
         lines.append(f"| {name} | {val} | {feat} | {e.get('n_generated')} | {real} | {e.get('date')} | "
                      f"{e.get('ganzoo_version')} |")
+    few = sorted({int(e["n_real"]) for e in evals if e.get("name") == "fid" and e.get("extractor") == "inception"
+                  and isinstance(e.get("n_real"), int) and e["n_real"] < FID_MIN_REAL})
+    if few:
+        lines += ["", f"FID here rests on {' / '.join(map(str, few))} real images, fewer than the {FID_MIN_REAL} "
+                      "feature dimensions: the real covariance is rank-deficient and FID is biased upward by an "
+                      "amount that depends on the count, so compare models on KID, which is unbiased at any size."]
     resizes = sorted({e["resize"] for e in evals if e.get("resize")})
     if resizes:
         lines += ["", "Preprocessing: " + " / ".join(r.replace("|", "\\|") for r in resizes) + "."]

@@ -219,6 +219,7 @@ def test_cli_eval_inception_and_fmnist_updates_the_card(model_folder, data, stan
     assert card.data.model_name == "tiny_fashion" and "fid_fmnist_classifier" in card.data.metrics
     assert card.text.count("## Metrics") == 1 and "| fid | 123.4 |" not in card.text and "## Data" in card.text
     assert "not Inception" in card.text
+    assert f"rests on {fid['n_real']} real images, fewer than the 2048" in card.text   # tiny data: KID is the one
     # again: entries are replaced, not duplicated
     assert main(argv) == 0
     cfg2 = json.loads((model_folder / "config.json").read_text())
@@ -441,3 +442,13 @@ def test_d_confusion_of_a_pair_discriminator_gets_the_latents(data):
     assert torch.allclose(z_real, G.encode(x_real), atol=1e-6)
     z = G.sample_latent(8, generator=torch.Generator().manual_seed(3))
     assert torch.allclose(z_fake, z) and torch.allclose(x_fake, G(z), atol=1e-5)
+
+
+def test_card_warns_about_fid_only_when_real_images_are_fewer_than_its_dimensions():
+    def entry(n_real, extractor="inception"):
+        return {"name": "fid", "value": 30.0, "extractor": extractor, "n_real": n_real, "n_generated": 10000,
+                "split": "train", "date": "2026-11-24", "ganzoo_version": "0.1.0"}
+
+    assert "rank-deficient" in geval._metrics_section("", [entry(900)])
+    assert "rank-deficient" not in geval._metrics_section("", [entry(60000)])
+    assert "rank-deficient" not in geval._metrics_section("", [entry(900, "fmnist")])
