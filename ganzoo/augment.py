@@ -21,7 +21,9 @@ with the paper's strengths for images in [-1, 1]:
     a zeroed square of half the size, centred anywhere in the image (clipped).
 
 Random draws come from torch's default generator (on the images' device), which the
-trainer checkpoints, so a resumed run draws what an uninterrupted one would.
+trainer checkpoints, so a resumed run draws what an uninterrupted one would; under
+torchrun each rank takes its slice of one draw for the global batch, so N processes
+augment as one would.
 """
 from __future__ import annotations
 
@@ -37,30 +39,52 @@ from .errors import GanzooError
 __all__ = ["POLICIES", "parse_policy", "diff_augment", "AugmentedDiscriminator"]
 
 
-def _rand(x: torch.Tensor, *shape: int) -> torch.Tensor:
-    return torch.rand(x.shape[0], *shape, dtype=x.dtype, device=x.device)
+class _Draws:
+    """Random numbers for ``n`` images: this rank's rows of a draw for the global batch.
+
+    Under torchrun every rank keeps torch's RNG in lockstep (ganzoo.distributed) and draws
+    for all ``n * world_size`` images, keeping its own slice, so N ranks augment the
+    global batch exactly as one process would (as the trainer does for latents).
+    """
+
+    def __init__(self, x: torch.Tensor, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.rank, self.world = x.shape[0], rank, world_size
+        self.dtype, self.device = x.dtype, x.device
+
+    def _mine(self, t: torch.Tensor) -> torch.Tensor:
+        return t[self.rank * self.n:(self.rank + 1) * self.n]
+
+    def rand(self, *shape: int) -> torch.Tensor:
+        return self._mine(torch.rand(self.n * self.world, *shape, dtype=self.dtype, device=self.device))
+
+    def randint(self, low: int, high: int, *shape: int) -> torch.Tensor:
+        return self._mine(torch.randint(low, high, (self.n * self.world, *shape), device=self.device))
 
 
-def brightness(x: torch.Tensor) -> torch.Tensor:
-    return x + (_rand(x, 1, 1, 1) - 0.5)
+def brightness(x: torch.Tensor, draws: _Draws | None = None) -> torch.Tensor:
+    draws = draws or _Draws(x)
+    return x + (draws.rand(1, 1, 1) - 0.5)
 
 
-def saturation(x: torch.Tensor) -> torch.Tensor:
+def saturation(x: torch.Tensor, draws: _Draws | None = None) -> torch.Tensor:
+    draws = draws or _Draws(x)
     mean = x.mean(dim=1, keepdim=True)
-    return (x - mean) * (_rand(x, 1, 1, 1) * 2) + mean
+    return (x - mean) * (draws.rand(1, 1, 1) * 2) + mean
 
 
-def contrast(x: torch.Tensor) -> torch.Tensor:
+def contrast(x: torch.Tensor, draws: _Draws | None = None) -> torch.Tensor:
+    draws = draws or _Draws(x)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return (x - mean) * (_rand(x, 1, 1, 1) + 0.5) + mean
+    return (x - mean) * (draws.rand(1, 1, 1) + 0.5) + mean
 
 
-def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+def translation(x: torch.Tensor, draws: _Draws | None = None, ratio: float = 0.125) -> torch.Tensor:
     """Shift each image by integers in ``[-s, s]`` (``s = round(ratio * size)``), zero-filled."""
+    draws = draws or _Draws(x)
     n, c, h, w = x.shape
     sy, sx = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    dy = torch.randint(-sy, sy + 1, (n, 1, 1), device=x.device)
-    dx = torch.randint(-sx, sx + 1, (n, 1, 1), device=x.device)
+    dy = draws.randint(-sy, sy + 1, 1, 1)
+    dx = draws.randint(-sx, sx + 1, 1, 1)
     # output pixel (i, j) reads input (i - dy, j - dx); out-of-range reads the zero border
     rows = (torch.arange(h, device=x.device).view(1, h, 1) - dy).clamp(-1, h) + 1
     cols = (torch.arange(w, device=x.device).view(1, 1, w) - dx).clamp(-1, w) + 1
@@ -69,12 +93,13 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     return padded.flatten(2).gather(2, index).view(n, c, h, w)
 
 
-def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+def cutout(x: torch.Tensor, draws: _Draws | None = None, ratio: float = 0.5) -> torch.Tensor:
     """Zero a ``ratio``-sized square per image, its centre uniform over the image."""
+    draws = draws or _Draws(x)
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
-    cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    cy = draws.randint(0, h + (1 - ch % 2), 1, 1)
+    cx = draws.randint(0, w + (1 - cw % 2), 1, 1)
     ys = torch.arange(h, device=x.device).view(1, h, 1) - (cy - ch // 2)   # row - the square's top
     xs = torch.arange(w, device=x.device).view(1, 1, w) - (cx - cw // 2)
     inside = (ys >= 0) & (ys < ch) & (xs >= 0) & (xs < cw)
@@ -101,12 +126,17 @@ def parse_policy(policy: str) -> tuple[str, ...]:
     return names
 
 
-def diff_augment(x: torch.Tensor, policy: str | tuple[str, ...]) -> torch.Tensor:
-    """``x`` (N, C, H, W) augmented by ``policy``; differentiable with respect to ``x``."""
+def diff_augment(x: torch.Tensor, policy: str | tuple[str, ...], *, rank: int = 0,
+                 world_size: int = 1) -> torch.Tensor:
+    """``x`` (N, C, H, W) augmented by ``policy``; differentiable with respect to ``x``.
+
+    ``rank``/``world_size``: ``x`` is this rank's share of a global batch (see ``_Draws``).
+    """
     names = parse_policy(policy) if isinstance(policy, str) else policy
+    draws = _Draws(x, rank, world_size)
     for name in names:
         for fn in POLICIES[name]:
-            x = fn(x)
+            x = fn(x, draws)
     return x
 
 
@@ -118,13 +148,14 @@ class AugmentedDiscriminator(nn.Module):
     parameters of its own, so ``ctx.frozen(D)`` and the optimizers see D's.
     """
 
-    def __init__(self, D: nn.Module, policy: str | tuple[str, ...]) -> None:
+    def __init__(self, D: nn.Module, policy: str | tuple[str, ...], *, rank: int = 0, world_size: int = 1) -> None:
         super().__init__()
         self.inner = D
         self.policy = parse_policy(policy) if isinstance(policy, str) else tuple(policy)
+        self.rank, self.world_size = rank, world_size
 
     def forward(self, x: torch.Tensor, *args, **kwargs):
-        return self.inner(diff_augment(x, self.policy), *args, **kwargs)
+        return self.inner(diff_augment(x, self.policy, rank=self.rank, world_size=self.world_size), *args, **kwargs)
 
     @contextlib.contextmanager
     def no_sync(self):

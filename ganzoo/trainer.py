@@ -222,7 +222,8 @@ class Trainer:
                 raise GanzooError(f"--diffaugment: objective {self.objective_name!r} does not support DiffAugment "
                                   f"({self.objective.augmentable_why or 'it uses D other than on images'}); "
                                   "leave --diffaugment out")
-            self.D_step = AugmentedDiscriminator(self.D_step, policy)
+            self.D_step = AugmentedDiscriminator(self.D_step, policy, rank=self.dist.rank,
+                                                 world_size=self.dist.world_size)
         if optimizer_state:
             self.opt_g.load_state_dict(optimizer_state["opt_g"])
             self.opt_d.load_state_dict(optimizer_state["opt_d"])

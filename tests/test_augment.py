@@ -81,6 +81,18 @@ def test_cutout_zeroes_one_half_size_square_clipped_at_the_border():
     assert zero[:, 0, 0].any() and zero[:, -1, -1].any()          # centres reach the corners
 
 
+def test_ranks_augment_their_slices_of_the_global_batch_as_one_process_would():
+    x = _images(n=8)
+    torch.manual_seed(5)
+    whole = augment.diff_augment(x, "color,translation,cutout")
+    parts = []
+    for rank in range(2):                      # ranks start from the same (lockstep) RNG state
+        torch.manual_seed(5)
+        parts.append(augment.diff_augment(x[rank * 4:(rank + 1) * 4], "color,translation,cutout",
+                                          rank=rank, world_size=2))
+    assert torch.allclose(torch.cat(parts), whole, atol=1e-6)
+
+
 def test_gradients_pass_through_every_policy():
     x = _images(n=8).requires_grad_(True)
     y = augment.diff_augment(x, "color,translation,cutout")
@@ -136,7 +148,7 @@ def test_trainer_feeds_d_augmented_images_and_resumes_exactly(tiny_plugin, tiny_
     # every image D sees goes through the augmentation: count calls
     calls = []
     real = augment.diff_augment
-    monkeypatch.setattr(augment, "diff_augment", lambda x, p: calls.append(x.shape[0]) or real(x, p))
+    monkeypatch.setattr(augment, "diff_augment", lambda x, p, **kw: calls.append(x.shape[0]) or real(x, p, **kw))
     t.fit(progress=False)
     assert len(calls) >= 3 * 4                 # D(real), D(fake) for D's update, D(fake) for G's: per step
     monkeypatch.setattr(augment, "diff_augment", real)
