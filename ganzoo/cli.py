@@ -117,7 +117,7 @@ def _train_config_from_args(args):
         objective=args.objective, objective_kwargs=dict(args.objective_arg or []) or None,
         batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, seed=args.seed, device=args.device,
-        bf16=args.bf16, channels_last=args.channels_last, compile=args.compile, flip=args.flip,
+        bf16=args.bf16, channels_last=args.channels_last, nchw=args.nchw, compile=args.compile, flip=args.flip,
         diffaugment=args.diffaugment,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
@@ -314,7 +314,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA, or a CPU with AVX-512 BF16)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--channels-last", action="store_true",
+                   help="channels_last memory format (default: automatic for convolutional networks, unless the "
+                        "architecture measured it slower)")
+    p.add_argument("--no-channels-last", dest="nchw", action="store_true",
+                   help="keep NCHW where channels_last would be automatic")
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (falls back to eager)")
     p.add_argument("--flip", action="store_true", help="augment with random horizontal flips")
     p.add_argument("--diffaugment", metavar="POLICY",

@@ -75,7 +75,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     bf16: bool = False
-    channels_last: bool = False
+    channels_last: bool = False             # force channels_last (default: automatic, see ganzoo.speed)
+    nchw: bool = False                      # force NCHW where channels_last would be automatic
     compile: bool = False
     flip: bool = False                      # random horizontal flips of real images
     #: DiffAugment policy for every image D sees, real and generated (ganzoo.augment), e.g.
@@ -185,9 +186,11 @@ class Trainer:
         # ganzoo.speed: exact rewrites that keep the Parameters and state_dict keys, cuDNN autotuning,
         # channels_last (asked for, else the architecture's preference, else automatic for
         # convolutional networks); see its module doc
+        if cfg.channels_last and cfg.nchw:
+            raise GanzooError("--channels-last and --no-channels-last contradict each other; give one")
         self.speed_notes = speed.prepare_training(
             self.G, self.D, device=self.device,
-            channels_last=True if cfg.channels_last else self.spec.channels_last)
+            channels_last=True if cfg.channels_last else False if cfg.nchw else self.spec.channels_last)
         for part in cfg.freeze:
             if part not in self.spec.freezable:
                 known = ", ".join(self.spec.freezable) or "none"

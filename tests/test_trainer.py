@@ -234,7 +234,7 @@ def test_architecture_weight_decay_reaches_the_optimizers(tiny_plugin, tiny_fmni
 
 
 @pytest.mark.parametrize("preference,forced,expect", [(None, False, True), (False, False, False),
-                                                        (False, True, True)])
+                                                        (False, True, True), (None, "off", False)])
 def test_architecture_memory_layout_preference(tiny_plugin, tiny_fmnist, tmp_path, preference, forced,
                                                 expect):
     """channels_last is automatic for conv nets unless the architecture measured it slower
@@ -249,7 +249,8 @@ def test_architecture_memory_layout_preference(tiny_plugin, tiny_fmnist, tmp_pat
     plugins.register_plugin(mod, name="tiny-layout-plugin")
     try:
         t = Trainer(TrainConfig(arch="tiny-layout", data=f"fashion-mnist:{tiny_fmnist}", steps=1,
-                                channels_last=forced, arch_config={"num_classes": 0}), tmp_path / "l")
+                                channels_last=forced is True, nchw=forced == "off",
+                                arch_config={"num_classes": 0}), tmp_path / "l")
         convs = [w for net in (t.G, t.D) for w in net.parameters()
                  if w.ndim == 4 and w.shape[1] > 1]  # conv weights; with 1 input channel both layouts match
         assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
