@@ -588,6 +588,29 @@ def load_run(run_dir: str | os.PathLike) -> TrainConfig:
     return TrainConfig.from_dict(data["train"])
 
 
+#: options that may differ at --resume (they change how the run is driven, not its result)
+RESUME_OPERATIONAL = ("device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
+#: options --resume handles itself (length of the run; switching the moving average on)
+_RESUME_ALLOWED = ("steps", "epochs", "ema")
+_DEFAULTS = TrainConfig(arch="", data="")
+
+
+def _check_resume_options(cfg: TrainConfig, saved: TrainConfig, out: Path) -> None:
+    """Refuse options given with --resume that would change the recorded run (they would be ignored)."""
+    skip = set(RESUME_OPERATIONAL) | set(_RESUME_ALLOWED)
+    clash = []
+    for f in dataclasses.fields(TrainConfig):
+        given, default, recorded = getattr(cfg, f.name), getattr(_DEFAULTS, f.name), getattr(saved, f.name)
+        if f.name in skip or given == default or given == recorded:
+            continue
+        if f.name == "arch_config" and all(recorded.get(k) == v for k, v in given.items()):
+            continue  # --image-size/--channels repeated as recorded
+        clash.append(f"{f.name} {given!r} (recorded: {recorded!r})")
+    if clash:
+        raise GanzooError(f"--resume continues {out} as its run.json records it; these options differ and cannot "
+                          f"change mid-run: {'; '.join(clash)}. Drop them, or start a new run with another --out")
+
+
 def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
           command: str | None = None, **trainer_kwargs) -> Trainer:
     """Create (or resume) a run in ``out_dir`` and train it to the end.
@@ -604,6 +627,10 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
             (out / "run.json").unlink(missing_ok=True)  # restarted before its first checkpoint
     if resume:
         saved = load_run(out)
+        _check_resume_options(cfg, saved, out)
+        for name in RESUME_OPERATIONAL:  # how the run is driven, not what it computes: the caller's wins
+            if getattr(cfg, name) != getattr(_DEFAULTS, name):
+                setattr(saved, name, getattr(cfg, name))
         if cfg.steps is not None or cfg.epochs is not None:  # allow extending a finished run
             saved.steps, saved.epochs = cfg.steps, cfg.epochs
         if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)

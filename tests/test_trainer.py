@@ -73,6 +73,18 @@ def test_run_directory_contents(tiny_plugin, tiny_fmnist, tmp_path):
     assert {"loss_d", "loss_g", "d_acc"} <= rows[-1].keys()
 
 
+def test_resume_refuses_options_that_would_change_the_run(tiny_plugin, tiny_fmnist, tmp_path):
+    run = tmp_path / "r"
+    train(_cfg(tiny_fmnist, steps=2, checkpoint_every=1), run, progress=False)
+    with pytest.raises(GanzooError, match=r"cannot change mid-run: lr_g 0\.5 \(recorded: None\); flip True") as err:
+        train(_cfg(tiny_fmnist, steps=3, lr_g=0.5, flip=True), run, resume=True, progress=False)
+    assert "\n" not in str(err.value)
+    assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 2   # nothing ran
+    # the recorded values repeated, the length, and how the run is driven are fine
+    trainer = train(_cfg(tiny_fmnist, steps=3, sample_every=7), run, resume=True, progress=False)
+    assert trainer.step == 3 and trainer.cfg.sample_every == 7
+
+
 def test_existing_run_needs_resume(tiny_plugin, tiny_fmnist, tmp_path):
     train(_cfg(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
     with pytest.raises(GanzooError, match="--resume"):
