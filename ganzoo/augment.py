@@ -27,7 +27,6 @@ augment as one would.
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import torch
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import GanzooError
+from .nn import WrapperAttributes
 
 __all__ = ["POLICIES", "parse_policy", "diff_augment", "AugmentedDiscriminator"]
 
@@ -106,7 +106,8 @@ def cutout(x: torch.Tensor, draws: _Draws | None = None, ratio: float = 0.5) -> 
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-POLICIES: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], ...]] = {
+#: each function takes the images and the batch's draws (``fn(x, draws)``)
+POLICIES: dict[str, tuple[Callable[..., torch.Tensor], ...]] = {
     "color": (brightness, saturation, contrast),
     "translation": (translation,),
     "cutout": (cutout,),
@@ -140,7 +141,7 @@ def diff_augment(x: torch.Tensor, policy: str | tuple[str, ...], *, rank: int = 
     return x
 
 
-class AugmentedDiscriminator(nn.Module):
+class AugmentedDiscriminator(WrapperAttributes, nn.Module):
     """``D`` whose image input is augmented on every call of ``forward``.
 
     Objectives keep calling ``ctx.D(x, ...)``; other attributes (``num_classes``, a DDP
@@ -150,22 +151,9 @@ class AugmentedDiscriminator(nn.Module):
 
     def __init__(self, D: nn.Module, policy: str | tuple[str, ...], *, rank: int = 0, world_size: int = 1) -> None:
         super().__init__()
-        self.inner = D
+        self.module = D
         self.policy = parse_policy(policy) if isinstance(policy, str) else tuple(policy)
         self.rank, self.world_size = rank, world_size
 
     def forward(self, x: torch.Tensor, *args, **kwargs):
-        return self.inner(diff_augment(x, self.policy, rank=self.rank, world_size=self.world_size), *args, **kwargs)
-
-    @contextlib.contextmanager
-    def no_sync(self):
-        with getattr(self.inner, "no_sync", contextlib.nullcontext)():
-            yield
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "inner":
-                raise
-            return getattr(self.inner, name)
+        return self.module(diff_augment(x, self.policy, rank=self.rank, world_size=self.world_size), *args, **kwargs)

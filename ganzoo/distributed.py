@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from .errors import GanzooError
+from .nn import WrapperAttributes
 
 __all__ = ["DistInfo", "env_info", "setup", "teardown", "GanDDP", "wrap", "is_ddp",
            "all_sum", "all_mean", "sync_objective_state", "average_buffers", "check_in_sync", "barrier",
@@ -137,7 +138,7 @@ def barrier() -> None:
         dist.barrier()
 
 
-class GanDDP(DistributedDataParallel):
+class GanDDP(WrapperAttributes, DistributedDataParallel):
     """DistributedDataParallel that lets objectives reach the wrapped network's attributes.
 
     Objectives use ``ctx.G.sample_latent``, ``ctx.G.num_classes`` and methods other than
@@ -146,14 +147,6 @@ class GanDDP(DistributedDataParallel):
     others because DDP waits for a gradient of every parameter after a forward with
     gradients on (``find_unused_parameters=False``), however the loss reached them.
     """
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            if name == "module":
-                raise
-            return getattr(self.module, name)
 
 
 def is_ddp(module) -> bool:
@@ -244,15 +237,14 @@ def check_in_sync(*modules: nn.Module) -> None:
 
 @contextlib.contextmanager
 def no_sync(module):
-    """DDP's ``no_sync`` for a wrapped module (also inside ganzoo.augment's wrapper); nothing for a
-    plain one."""
-    from .augment import AugmentedDiscriminator
-
-    if is_ddp(module) or isinstance(module, AugmentedDiscriminator):
-        with module.no_sync():
-            yield
-    else:
+    """DDP's ``no_sync`` for a wrapped module, also reached through another wrapper's attribute
+    look-up (ganzoo.augment's); nothing for a plain one."""
+    sync = getattr(module, "no_sync", None)
+    if sync is None:
         yield
+    else:
+        with sync():
+            yield
 
 
 def initialized() -> bool:

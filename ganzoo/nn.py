@@ -12,7 +12,21 @@ from typing import Sequence
 import torch
 from torch import nn
 
-__all__ = ["Generator", "Discriminator"]
+__all__ = ["Generator", "Discriminator", "WrapperAttributes"]
+
+
+class WrapperAttributes:
+    """Mixin for a module that wraps another as ``self.module`` (DDP, DiffAugment): attributes
+    the wrapper lacks are looked up on the wrapped network, so objectives keep using
+    ``ctx.G.sample_latent``, ``ctx.D.heads``, ``num_classes`` and the like through it."""
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            if name == "module":
+                raise
+            return getattr(self.module, name)
 
 
 class _GANModule(nn.Module):

@@ -2,6 +2,7 @@
 and the trainer applies it to every image D sees."""
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -128,8 +129,15 @@ def test_wrapper_augments_forward_and_passes_attributes():
     wrapped(x, "lab")
     assert not torch.equal(seen[0][0], x) and seen[0][1] == "lab"
     assert wrapped.num_classes == 3 and list(wrapped.parameters()) == list(inner.parameters())
-    with wrapped.no_sync():
+    from ganzoo.distributed import no_sync
+
+    with no_sync(wrapped):                     # a plain D inside: nothing to do
         pass
+    entered = []
+    inner.no_sync = lambda: contextlib.nullcontext(entered.append(1))  # as DDP has one
+    with no_sync(wrapped):                     # reached through the wrapper
+        pass
+    assert entered == [1]
 
 
 def _cfg(data, **kw):
@@ -144,7 +152,7 @@ def test_trainer_feeds_d_augmented_images_and_resumes_exactly(tiny_plugin, tiny_
     from safetensors.torch import load_file
 
     t = Trainer(_cfg(tiny_fmnist), tmp_path / "t")
-    assert isinstance(t.D_step, augment.AugmentedDiscriminator) and t.D_step.inner is t.D
+    assert isinstance(t.D_step, augment.AugmentedDiscriminator) and t.D_step.module is t.D
     # every image D sees goes through the augmentation: count calls
     calls = []
     real = augment.diff_augment
