@@ -261,6 +261,7 @@ class Trainer:
             raise GanzooError("say how long to train: --steps N or --epochs E")
         self.step = 0
         self.train_seconds = 0.0
+        self.ema_start = 0  # the step G's moving average started from (see _update_ema)
         self._stop_signal: int | None = None
         self._step_fn = self._make_step_fn()
 
@@ -283,9 +284,10 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         """G_ema <- G_ema + (1 - d)(G - G_ema); d ramps up as min(decay, (1 + t) / (10 + t)), as
-        TensorFlow's ExponentialMovingAverage with num_updates, so early weights fade quickly.
+        TensorFlow's ExponentialMovingAverage with num_updates, so early weights fade quickly; t
+        counts from the step the average started (a run that turns --ema on at --resume ramps too).
         Buffers (BatchNorm statistics) are copied."""
-        t = self.step
+        t = self.step - self.ema_start
         d = min(self.cfg.ema, (1.0 + t) / (10.0 + t))
         torch._foreach_lerp_(self._ema_params[0], self._ema_params[1], 1.0 - d)
         for b_ema, b in zip(*self._ema_buffers):
@@ -349,6 +351,7 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "objective": {k: v.detach().cpu() for k, v in self.objective.state_dict().items()},
             "rng": self._rng_state(),
+            "ema_start": self.ema_start,
         }
         torch.save(state, tmp / "trainer_state.pt")
         for f in tmp.iterdir():
@@ -383,6 +386,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
+        # the average starts here if this checkpoint has none (older checkpoints did not record it)
+        self.ema_start = int(state.get("ema_start", 0)) if (path / EMA_FILE).exists() else self.step
 
     # ---- logging ---------------------------------------------------------------------------
     def _write_log(self, record: dict[str, Any]) -> None:

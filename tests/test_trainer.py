@@ -330,9 +330,18 @@ def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
     from ganzoo.trainer import EMA_FILE
 
     run = tmp_path / "r"
-    train(_cfg(tiny_fmnist, steps=2), run, progress=False)
-    train(_cfg(tiny_fmnist, steps=4, ema=0.99), run, resume=True, progress=False)
+    train(_cfg(tiny_fmnist, steps=2, keep_checkpoints=10), run, progress=False)
+    train(_cfg(tiny_fmnist, steps=4, ema=0.99, checkpoint_every=1, keep_checkpoints=10), run, resume=True,
+          progress=False)
     assert (latest_checkpoint(run) / EMA_FILE).exists()
+    # the ramp counts from the step the average started, not from step 0: d_t = min(0.99, (1 + t) / (10 + t))
+    ckpt = lambda s: load_file(run / "checkpoints" / f"step-{s:08d}" / "generator.safetensors")  # noqa: E731
+    ema = {k: v.float() for k, v in ckpt(2).items() if "running" not in k and "num_batches" not in k}
+    for t, s in enumerate((3, 4)):
+        d = min(0.99, (1 + t) / (10 + t))
+        ema = {k: v + (1 - d) * (ckpt(s)[k].float() - v) for k, v in ema.items()}
+    got = load_file(run / "checkpoints" / "step-00000004" / EMA_FILE)
+    assert all(torch.allclose(got[k], v, atol=1e-6) for k, v in ema.items())
     meta = json.loads((run / "run.json").read_text())
     assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99, "at_step": 2}]
     with pytest.raises(GanzooError, match="the decay must be in"):
