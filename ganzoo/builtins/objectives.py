@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import GanzooError
 from ..hookspecs import hookimpl
 from ..objective import Objective, StepContext
 
@@ -23,14 +24,23 @@ class NonSaturating(Objective):
     ``joint_batch=True`` passes real and fake through D as one concatenated batch,
     as the train_step of source 000 does (it matters with BatchNorm in D);
     ``False`` uses two batches, as source 002's ``train_on_batch`` calls do.
+    ``g_joint_batch=True`` (with ``joint_batch``) also gives G's update the joint batch and
+    takes its loss on the fake half only: with BatchNorm in D, fakes passed alone are
+    normalised by their own statistics, so G is judged by another function than the one D
+    just trained. Source 000 passes them alone; on jellyfish its D put fakes at 0.02 in its own
+    step while G's loss (0.75) said about 0.5 in G's, and G drifted to saturated colours.
     ``real_label`` below 1 is one-sided label smoothing (Salimans et al. 2016).
     """
 
-    hparams = ("joint_batch", "real_label")
+    hparams = ("joint_batch", "g_joint_batch", "real_label")
 
-    def __init__(self, joint_batch: bool = False, real_label: float = 1.0) -> None:
+    def __init__(self, joint_batch: bool = False, real_label: float = 1.0, g_joint_batch: bool = False) -> None:
         self.joint_batch = bool(joint_batch)
+        self.g_joint_batch = bool(g_joint_batch)
         self.real_label = float(real_label)
+        if self.g_joint_batch and not self.joint_batch:
+            raise GanzooError("nonsaturating: g_joint_batch=true needs joint_batch=true (G's update sees D's "
+                              "batches as D's own update does); add --objective-arg joint_batch=true")
 
     def _g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
@@ -55,7 +65,10 @@ class NonSaturating(Objective):
         with ctx.frozen(ctx.D):  # G's update needs no weight gradients of D
             with ctx.autocast():
                 fake = ctx.generate(n, labels)
-                g_logits = _logits(ctx.D, fake, labels).float()
+                if self.g_joint_batch:
+                    g_logits = _logits(ctx.D, torch.cat([real, fake]), both_labels)[n:].float()
+                else:
+                    g_logits = _logits(ctx.D, fake, labels).float()
                 g_loss = self._g_loss(g_logits)
             ctx.update(g_loss, ctx.opt_g)
         with torch.no_grad():

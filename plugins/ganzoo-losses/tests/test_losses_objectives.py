@@ -118,6 +118,30 @@ def test_wasserstein_and_non_saturating_on_known_scores():
     assert ns.g_loss(FAKE).item() == pytest.approx(F.binary_cross_entropy_with_logits(FAKE, torch.ones(3)).item())
 
 
+def test_g_joint_batch_judges_fakes_with_the_batch_statistics_of_ds_own_update():
+    """ganzoo's built-in nonsaturating objective: with BatchNorm in D, G's loss is taken on the fake
+    half of D(real + fake), as D's joint-batch update sees them, not on the fakes alone."""
+    from ganzoo.builtins.objectives import NonSaturating
+
+    torch.manual_seed(0)
+    G, D = LinearG(), LinearD(batchnorm=True)
+    real = torch.rand(4, *SHAPE) * 2 - 1
+    G0 = LinearG()
+    G0.load_state_dict(G.state_dict())
+    torch.manual_seed(1)
+    out = NonSaturating(joint_batch=True, g_joint_batch=True).step(context(G, D), real, None)
+    torch.manual_seed(1)
+    G0.sample_latent(4)  # the fakes of D's update
+    fake = G0(G0.sample_latent(4))  # the fakes of G's update, from G before its update; D is after its own
+    with torch.no_grad():
+        joint = F.binary_cross_entropy_with_logits(D(torch.cat([real, fake]))[4:], torch.ones(4))
+        alone = F.binary_cross_entropy_with_logits(D(fake), torch.ones(4))
+    assert out["loss_g"].item() == pytest.approx(joint.item(), rel=1e-5)
+    assert abs(joint.item() - alone.item()) > 1e-3  # the two differ: the test can tell them apart
+    with pytest.raises(ganzoo.GanzooError, match="needs joint_batch=true"):
+        NonSaturating(joint_batch=False, g_joint_batch=True)
+
+
 # -- regularizers -------------------------------------------------------------------------------
 
 def test_gradient_penalty_vanishes_on_a_1_lipschitz_critic():
