@@ -22,6 +22,17 @@ def _kv(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _labels_arg(G, text: str | None, n: int):
     """`--label coat` / `--label 4` / `--label 0,3,4` → a label per image (None for unconditional)."""
     if text is None:
@@ -140,8 +151,9 @@ def cmd_train(args) -> int:
 
 def cmd_sample(args) -> int:
     from .hub import load
-    from .io import save_grid
+    from .io import check_png_output, save_grid
 
+    check_png_output(args.output)
     G = load(args.ref, device=args.device)
     n, nrow, z = args.n, args.nrow, None
     if args.per_class is not None:
@@ -365,14 +377,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw a grid of samples from a model or a run")
     p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
-    p.add_argument("-n", type=int, default=64, help="number of images")
+    p.add_argument("-n", type=positive_int, default=64, help="number of images")
     p.add_argument("-o", "--output", default="samples.png", help="PNG to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", help="class name(s) or index(es), comma-separated, for conditional models")
     p.add_argument("--per-class", type=int, metavar="K",
                    help="conditional models: a grid of K images per class, one row per class (all classes, or "
                         "those --label names), the same latents in every row; replaces -n and --nrow")
-    p.add_argument("--nrow", type=int, help="images per row")
+    p.add_argument("--nrow", type=positive_int, help="images per row")
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
     p.add_argument("--truncation", type=float, metavar="T", help="truncation trick: redraw latent components "

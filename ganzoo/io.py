@@ -10,6 +10,8 @@ from typing import Any, Iterator
 
 import torch
 
+from .errors import GanzooError
+
 __all__ = ["atomic_path", "write_json", "save_grid", "fsync_dir"]
 
 
@@ -71,9 +73,17 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def check_png_output(path: str | os.PathLike) -> None:
+    """Image grids are PNG files: refuse another suffix before any work is done."""
+    if Path(path).suffix.lower() != ".png":
+        raise GanzooError(f"{path}: images are written as PNG; name the output file .png")
+
+
 def save_grid(images: torch.Tensor, path: str | os.PathLike, *, nrow: int | None = None, padding: int = 2) -> Path:
     """Save images in [-1, 1] (N, C, H, W) as one PNG grid, atomically."""
     import math
+
+    check_png_output(path)
 
     from torchvision.utils import save_image
 

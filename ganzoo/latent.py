@@ -469,8 +469,9 @@ def save_strip(images: torch.Tensor, path: str | os.PathLike, *, nrow: int | Non
     """
     from PIL import Image
 
-    from .io import atomic_path
+    from .io import atomic_path, check_png_output
 
+    check_png_output(path)
     n = images.shape[0]
     if n == 0:
         raise GanzooError("no images to write")
@@ -854,8 +855,9 @@ def save_arithmetic_grid(result: ArithmeticResult, path: str | os.PathLike, *, s
     on the left. Written atomically."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from .io import atomic_path
+    from .io import atomic_path, check_png_output
 
+    check_png_output(path)
     rows: list[tuple[str, list[torch.Tensor], torch.Tensor, str]] = []  # caption, samples, mean, note
     for i, (c, name) in enumerate(result.terms):
         g = result.groups[name]
@@ -1186,6 +1188,9 @@ def cmd_arithmetic(args) -> int:
     if dup:
         raise GanzooError(f"--group {dup[0]} is bound twice; give each group its own name")
     parse_expression(args.expr, names)
+    from .io import check_png_output
+
+    check_png_output(args.output)
     G = _load(args)
     cache: dict = {}
     groups = {}
@@ -1210,8 +1215,10 @@ def cmd_arithmetic(args) -> int:
 
 
 def cmd_project(args) -> int:
-    from .io import write_json
+    from .io import check_png_output, write_json
 
+    if args.output:
+        check_png_output(args.output)
     G = _load(args)
     target = load_image(args.image, G)
     res = project(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, loss=args.loss,

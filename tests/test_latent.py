@@ -350,3 +350,18 @@ def test_cli_sample_truncation(run, monkeypatch, capsys):
     assert not torch.equal(saved[0], G.sample(4, seed=2))
     assert main(["sample", str(run), "-n", "4", "--truncation", "-1", "-o", "x.png"]) == 2
     assert "use a threshold > 0" in capsys.readouterr().err
+
+
+def test_cli_image_outputs_refuse_bad_counts_and_non_png_names_before_any_work(run, tmp_path, capsys):
+    for argv in (["sample", str(run), "-o", str(tmp_path / "x.txt")],
+                 ["arithmetic", str(run), "--group", "a=1", "--group", "b=2", "--expr", "a - b",
+                  "-o", str(tmp_path / "a.jpg")],
+                 ["project", str(run), str(tmp_path / "missing.png"), "-o", str(tmp_path / "r.gif")]):
+        assert main(argv) == 2
+        assert "images are written as PNG; name the output file .png" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(SystemExit):  # argparse: exit 2, "-n: must be at least 1"
+        main(["sample", str(run), "-n", "0", "-o", str(tmp_path / "x.png")])
+    assert "must be at least 1, got 0" in capsys.readouterr().err
+    with pytest.raises(GanzooError, match="name the output file .png"):
+        latent.save_strip(torch.zeros(1, 1, 4, 4), tmp_path / "s.bmp")
