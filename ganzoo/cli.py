@@ -249,7 +249,7 @@ def cmd_catalog_add(args) -> int:
 
 
 def _add_export_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", help="model name in the card and config (default: the folder name)")
+    p.add_argument("--name", help="model name in the card and config (default: OUT_FOLDER's name for a run; a model folder keeps its name)")
     p.add_argument("--description", help="one paragraph for the model card")
     p.add_argument("--license", help="license of the weights, a Hub license id (default: the data's, else 'other')")
     p.add_argument("--dataset", action="append", metavar="HUB_DATASET_ID", help="dataset id for the card metadata")

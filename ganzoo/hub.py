@@ -469,8 +469,9 @@ def _source_for(ref: str, *, revision: str | None = None, **download_kw) -> _Sou
         if (p / "run.json").exists() and not (p / CONFIG_NAME).exists():
             raise GanzooError(f"{p} is a run directory, not a model folder; export it first with `ganzoo export {p} FOLDER`")
         if not (p / CONFIG_NAME).exists():
-            raise GanzooError(f"{p} is neither a model folder (no {CONFIG_NAME}) nor a run directory (no run.json); "
-                              f"point at a folder written by `ganzoo export` or `ganzoo train --out`")
+            raise GanzooError(f"{p} is neither a model folder (no {CONFIG_NAME}) nor a run directory (no run.json) "
+                              f"or one of its checkpoints; point at a folder written by `ganzoo export` or "
+                              f"`ganzoo train --out`")
         return _FolderSource(p)
     if p.is_file():
         raise GanzooError(f"{p} is a file; pass the model folder that holds it (with {CONFIG_NAME})")
@@ -870,6 +871,16 @@ def _is_run(path: Path) -> bool:
     return path.is_dir() and (path / "run.json").exists()
 
 
+def _run_ref(path: Path) -> tuple[Path, Path | None] | None:
+    """``(run, checkpoint)`` when ``path`` is a run directory (checkpoint None: its latest) or one
+    of its checkpoints (``RUN/checkpoints/step-N``); None for anything else."""
+    if _is_run(path) and not (path / CONFIG_NAME).exists():
+        return path, None
+    if (path / "trainer_state.pt").is_file() and path.parent.name == "checkpoints" and _is_run(path.parent.parent):
+        return path.parent.parent, path
+    return None
+
+
 def _run_seconds(run: Path, step: int) -> float | None:
     log = run / "log.jsonl"
     if not log.exists():
@@ -918,9 +929,10 @@ def _run_class_names(meta: dict, cfg, arch_cfg) -> list[str]:
 
 
 def _load_run(run: Path, *, device=None, discriminator: bool = False, class_names: list[str] | None = None,
-              load_class_names: bool = False, training_state: bool = False, weights: str = "auto") -> GANModel:
-    """A run's latest checkpoint as a model. ``weights``: "auto" (the moving average of G when
-    the run keeps one, else the trained weights), "ema" or "trained"."""
+              load_class_names: bool = False, training_state: bool = False, weights: str = "auto",
+              checkpoint: Path | None = None) -> GANModel:
+    """A run's checkpoint (default: its latest) as a model. ``weights``: "auto" (the moving
+    average of G when the run keeps one, else the trained weights), "ema" or "trained"."""
     from .models import build_from_config, load_state_strict
     from .plugins import get_registry
     from .trainer import EMA_FILE, checkpoint_step, latest_checkpoint, load_run
@@ -933,7 +945,7 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
     spec = reg.architectures[cfg.arch]
     arch_cfg = spec.make_config(**cfg.arch_config)
     G, D = build_from_config(spec, arch_cfg)
-    ckpt = latest_checkpoint(run)
+    ckpt = checkpoint or latest_checkpoint(run)
     if ckpt is None:
         raise GanzooError(f"{run} has no complete checkpoint yet; let `ganzoo train` reach its first checkpoint "
                           f"(--checkpoint-every) or finish")
@@ -1031,25 +1043,26 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
     """Load a released model: the Generator in eval mode, or ``(G, D)`` with ``discriminator=True``.
 
     ``ref`` is a catalog name (``ganzoo list --pretrained``), a model folder, a ganzoo run
-    directory (its latest checkpoint), or a Hub id ``org/name[@revision]``. ``device``: None
+    directory (its latest checkpoint) or one of its checkpoints (``RUN/checkpoints/step-00013000``),
+    or a Hub id ``org/name[@revision]``. ``device``: None
     (CPU), ``"auto"`` (CUDA when available) or any torch device. The modules carry
     ``.class_names``, ``.arch_name``, ``.gan_config`` and ``.model_info`` (the config.json).
 
     >>> G = ganzoo.load("began_fashion")                 # doctest: +SKIP
     >>> grid = G.sample(64, seed=0)                       # doctest: +SKIP
     """
-    p = Path(str(ref)).expanduser()
-    if _is_run(p) and not (p / CONFIG_NAME).exists():
-        model = _load_run(p, device=device, discriminator=discriminator)
+    run = _run_ref(Path(str(ref)).expanduser())
+    if run:
+        model = _load_run(run[0], checkpoint=run[1], device=device, discriminator=discriminator)
     else:
         model = GANModel.from_pretrained(str(ref), revision=revision, device=device, discriminator=discriminator)
     return (model.G, model.D) if discriminator else model.G
 
 
 def _load_any(ref, *, discriminator=True, training_state=False, class_names=None, weights="auto") -> GANModel:
-    p = Path(str(ref)).expanduser()
-    if _is_run(p) and not (p / CONFIG_NAME).exists():
-        return _load_run(p, discriminator=discriminator, training_state=training_state,
+    run = _run_ref(Path(str(ref)).expanduser())
+    if run:
+        return _load_run(run[0], checkpoint=run[1], discriminator=discriminator, training_state=training_state,
                          class_names=class_names, load_class_names=True, weights=weights)
     if weights != "auto":
         raise GanzooError(f"{ref}: choosing the generator weights (--generator-weights) needs a run directory "
@@ -1088,7 +1101,9 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
                       datasets=datasets or config.get("datasets"),
                       data_license=data_license or prev.get("license"),
                       data_attribution=data_attribution or prev.get("attribution"))
-    config["name"] = name or config.get("name") or out.name
+    run = _run_ref(Path(str(ref)).expanduser())
+    # a run's export is named after its folder (the run's own name is a working title)
+    config["name"] = name or (out.name if run else config.get("name") or out.name)
     if description is not None:
         config["description"] = description
     config["license"] = info.pop("weights_license")
@@ -1100,8 +1115,8 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
         config["hub_id"] = hub_id
     config.pop("weights", None)
     config.pop("training_state", None)
-    run_log = Path(str(ref)).expanduser() / "log.jsonl"
-    curves = _is_run(run_log.parent) and run_log.is_file()
+    run_log = run[0] / "log.jsonl" if run else None
+    curves = bool(run_log and run_log.is_file())
     if curves:
         config["curves"] = {"plot": CURVES_NAME, "log": TRAINING_LOG_NAME}
     else:

@@ -214,6 +214,30 @@ def test_bad_folders_give_one_line_errors(folder, tmp_path, capsys):
 
 
 # ---- the catalog, embedded folders, the CLI ------------------------------------------------------
+def test_a_checkpoint_of_a_run_loads_and_exports_like_the_run_did_at_that_step(tiny_arch, data, tmp_path):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "r"
+    train(TrainConfig(arch="tiny", data=data, steps=3, seed=1, arch_config={"num_classes": 10}, checkpoint_every=1,
+                      log_every=1, keep_checkpoints=10), run, progress=False)
+    ckpt = run / "checkpoints" / "step-00000002"
+    G = ganzoo.load(ckpt)
+    want = load_file(ckpt / "generator.safetensors")
+    assert all(torch.equal(G.state_dict()[k].cpu(), v) for k, v in want.items())
+    assert not _same(G, ganzoo.load(run))  # the run itself loads its latest checkpoint, step 3
+    folder = hub.export_model(ckpt, tmp_path / "at2")
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["training"]["steps"] == 2 and cfg["training"]["checkpoint"] == "step-00000002"
+    assert cfg["name"] == "at2" and (folder / "loss.png").exists()
+    steps = [json.loads(line)["step"] for line in (folder / "training_log.jsonl").read_text().splitlines()]
+    assert steps and max(steps) == 2  # the curves stop at the exported checkpoint
+    assert main(["sample", str(ckpt), "-n", "2", "-o", str(tmp_path / "x.png")]) == 0
+    # a checkpoint folder moved out of its run is not a model: a one-line error says what is
+    loose = tmp_path / "loose"
+    shutil.copytree(ckpt, loose)
+    _one_line_error(lambda: ganzoo.load(loose), r"neither a model folder .* nor a run directory .* or one of its checkpoints")
+
+
 def test_cli_export_catalog_embedded_sample(run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # the embedded copy needs no network
     out = tmp_path / "models" / "tiny_fashion"
