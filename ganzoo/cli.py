@@ -132,7 +132,8 @@ def _train_config_from_args(args):
         diffaugment=args.diffaugment,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
-        freeze=args.freeze or [], sync_bn=args.sync_bn, ema=args.ema,
+        freeze=args.freeze or [], sync_bn=args.sync_bn, ema=args.ema, lr_decay=args.lr_decay,
+        lr_decay_start=args.lr_decay_start,
     )
 
 
@@ -318,6 +319,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-d", type=float, help="discriminator learning rate (default: the architecture's)")
     p.add_argument("--betas", type=_betas, metavar="B1,B2",
                    help="Adam betas for both players, e.g. 0.0,0.9 (default: the architecture's)")
+    p.add_argument("--lr-decay", choices=("linear",),
+                   help="learning-rate schedule: linear falls from the recipe's rates to 0 at the last step "
+                        "(default: constant); at --resume it starts from the checkpoint")
+    p.add_argument("--lr-decay-start", type=int, default=0, metavar="STEP",
+                   help="with --lr-decay: the step the decay starts at (default 0)")
     p.add_argument("--image-size", type=int, help="image size in px (default: the architecture's)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the architecture's)")
     p.add_argument("--set", type=_kv, action="append", metavar="KEY=VALUE", help="architecture config field")

@@ -765,7 +765,8 @@ def model_card(config: dict[str, Any]) -> ModelCard:
     names = config.get("class_names") or []
     recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
                    ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
-                   ("batch size", "batch_size"), ("lr G / D", None), ("betas", "betas"), ("seed", "seed"),
+                   ("batch size", "batch_size"), ("lr G / D", None), ("lr schedule", "lr_schedule"),
+                   ("betas", "betas"), ("seed", "seed"),
                    ("augmentation", "augmentation"),
                    ("generator weights", "generator_weights"), ("changed at --resume", "changed_at_resume"),
                    ("torch", "torch"), ("ganzoo", "ganzoo_version")]
@@ -1012,6 +1013,8 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
                 f"DiffAugment {cfg.diffaugment} on every image D sees (Zhao et al. 2020)" if cfg.diffaugment else "",
             ) if a) or None,
             "freeze": list(cfg.freeze),
+            "lr_schedule": f"{cfg.lr_decay} decay to 0 at the last step, from step {cfg.lr_decay_start}"
+            if cfg.lr_decay else None,
             "checkpoint": ckpt.name,
             "generator_weights": f"exponential moving average, decay {cfg.ema}" if g_file.name == EMA_FILE
             else "the trained weights",

@@ -90,6 +90,10 @@ class TrainConfig:
     freeze: list[str] = field(default_factory=list)
     sync_bn: bool = False                   # distributed: BatchNorm statistics over the global batch (CUDA)
     ema: float = 0.0                        # decay of an exponential moving average of G's weights (0: none)
+    #: learning-rate schedule: None (constant) or "linear": both players' rates fall linearly from
+    #: step ``lr_decay_start`` to 0 at the last step (the SNGAN reference code's schedule)
+    lr_decay: str | None = None
+    lr_decay_start: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -204,6 +208,11 @@ class Trainer:
         # what grids, exports and `ganzoo sample RUN` use when the run keeps one
         if not 0.0 <= cfg.ema < 1.0:
             raise GanzooError(f"--ema {cfg.ema}: the decay must be in [0, 1), e.g. 0.999 (0 turns it off)")
+        if cfg.lr_decay not in LR_DECAYS:
+            raise GanzooError(f"--lr-decay {cfg.lr_decay}: use one of {', '.join(d for d in LR_DECAYS if d)} "
+                              f"(or leave it out for a constant rate)")
+        if cfg.lr_decay_start < 0:
+            raise GanzooError(f"--lr-decay-start {cfg.lr_decay_start}: give the step the decay starts at, >= 0")
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if cfg.ema else None
         if self.G_ema is not None:
             self._ema_params = ([p for _, p in sorted(self.G_ema.named_parameters())],
@@ -280,6 +289,19 @@ class Trainer:
             except Exception as exc:  # compile is an optimisation: never fatal
                 print(f"ganzoo: torch.compile unavailable ({exc}); running eagerly", file=sys.stderr)
         return step
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates at ``step`` as a fraction of the recipe's (``lr_decay``)."""
+        start = self.cfg.lr_decay_start
+        if self.cfg.lr_decay != "linear" or step < start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start) / max(1, self.total_steps - start))
+
+    def _set_lr(self) -> None:
+        f = self.lr_factor(self.step)
+        for opt, lr in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -461,6 +483,8 @@ class Trainer:
             while self.step < self.total_steps:
                 real, labels = self._batch(self.step)
                 ctx.step = self.step
+                if self.cfg.lr_decay:
+                    self._set_lr()
                 out = self._step_fn(ctx, real, labels)
                 if self.dist.enabled:
                     distributed.sync_objective_state(self.objective)
@@ -488,6 +512,8 @@ class Trainer:
                     t0 = time.perf_counter()
                 if at_log and n_acc:
                     last = {k: round(float(v) / n_acc, 6) for k, v in acc.items()}
+                    if self.cfg.lr_decay:  # the rate of the step just taken
+                        last["lr_g"] = float(f"{self.lr_g * self.lr_factor(self.step - 1):.6g}")
                     if main:
                         self._write_log({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
                                          "seconds": round(self.train_seconds, 2), **last})
@@ -596,7 +622,8 @@ def load_run(run_dir: str | os.PathLike) -> TrainConfig:
 #: options that may differ at --resume (they change how the run is driven, not its result)
 RESUME_OPERATIONAL = ("device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
 #: options --resume handles itself (length of the run; switching the moving average on)
-_RESUME_ALLOWED = ("steps", "epochs", "ema")
+_RESUME_ALLOWED = ("steps", "epochs", "ema", "lr_decay", "lr_decay_start")
+LR_DECAYS = (None, "linear")
 _DEFAULTS = TrainConfig(arch="", data="")
 
 
@@ -642,6 +669,17 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
             saved.ema = cfg.ema
             last = latest_checkpoint(out)
             _record_change(out, {"ema": cfg.ema}, at_step=checkpoint_step(last) if last else 0)
+        if cfg.lr_decay and (cfg.lr_decay, cfg.lr_decay_start) != (saved.lr_decay, saved.lr_decay_start):
+            # switch a schedule on for the rest of the run: it starts here, or later if asked
+            if saved.lr_decay:
+                raise GanzooError(f"--resume: {out} already decays its learning rate ({saved.lr_decay} from step "
+                                  f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
+            last = latest_checkpoint(out)
+            at = checkpoint_step(last) if last else 0
+            saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
+            _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at)
+        elif cfg.lr_decay_start != _DEFAULTS.lr_decay_start and cfg.lr_decay_start != saved.lr_decay_start:
+            raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
         cfg = saved
     elif (out / "run.json").exists():
         raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")

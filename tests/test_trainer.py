@@ -346,3 +346,32 @@ def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
     assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99, "at_step": 2}]
     with pytest.raises(GanzooError, match="the decay must be in"):
         train(_cfg(tiny_fmnist, steps=4, ema=1.5), tmp_path / "bad", progress=False)
+
+
+def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
+    def lrs(run):  # the rates of the optimizers' last step, from the checkpoint
+        state = torch.load(latest_checkpoint(run) / "trainer_state.pt", weights_only=True)
+        return [state[k]["param_groups"][0]["lr"] for k in ("opt_g", "opt_d")]
+
+    run = tmp_path / "fresh"
+    t = train(_cfg(tiny_fmnist, steps=6, lr_decay="linear", lr_decay_start=2), run, progress=False)
+    lr = t.lr_g
+    logged = [json.loads(line)["lr_g"] for line in (run / "log.jsonl").read_text().splitlines()]
+    # steps 0..5: factor 1 before step 2, then 1 - (s - 2) / 4
+    assert logged == pytest.approx([lr, lr, lr, 0.75 * lr, 0.5 * lr, 0.25 * lr])
+    assert lrs(run) == pytest.approx([0.25 * t.lr_g, 0.25 * t.lr_d])
+    assert "linear decay to 0 at the last step, from step 2" in ganzoo.load(run).model_info["training"]["lr_schedule"]
+
+    # 2 steps at a constant rate, then a decay switched on at --resume starts from the checkpoint
+    split = tmp_path / "split"
+    train(_cfg(tiny_fmnist, steps=2), split, progress=False)
+    assert lrs(split) == pytest.approx([t.lr_g, t.lr_d])
+    train(_cfg(tiny_fmnist, steps=4, lr_decay="linear"), split, resume=True, progress=False)
+    meta = json.loads((split / "run.json").read_text())
+    assert meta["train"]["lr_decay"] == "linear" and meta["train"]["lr_decay_start"] == 2
+    assert meta["resume_changes"] == [{"lr_decay": "linear", "lr_decay_start": 2, "at_step": 2}]
+    assert lrs(split) == pytest.approx([0.5 * t.lr_g, 0.5 * t.lr_d])  # step 3: 1 - (3 - 2) / 2
+    with pytest.raises(GanzooError, match="already decays its learning rate"):
+        train(_cfg(tiny_fmnist, steps=5, lr_decay="linear", lr_decay_start=4), split, resume=True, progress=False)
+    with pytest.raises(GanzooError, match="--lr-decay cosine: use one of linear"):
+        train(_cfg(tiny_fmnist, lr_decay="cosine"), tmp_path / "bad", progress=False)
