@@ -38,6 +38,13 @@ disagree, we follow the summaries, which are what the code built:
 The discriminator returns LOGITS (the Dense has no sigmoid): ganzoo's
 objectives use ``binary_cross_entropy_with_logits``, the numerically stable
 equivalent of the source's sigmoid + binary cross-entropy.
+
+Training: the default objective is the source's (``nonsaturating`` with
+``joint_batch``: D's update sees real and fake as one batch, G's update its
+fakes alone). With BatchNorm in D that judges G's fakes by their own batch
+statistics, and on the jellyfish data G drifted to saturated colour blobs
+(steps 100 to 1,075 of a 5,600-step run). ``--objective-arg g_joint_batch=true``
+gives G's update the joint batch too (the ``upsample_jellyfish`` run uses it).
 """
 from __future__ import annotations
 
