@@ -22,6 +22,12 @@ def _kv(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
+def add_generator_weights_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--generator-weights", choices=("auto", "ema", "trained"), default="auto",
+                   help="from a run trained with --ema: its moving average of G or the trained weights "
+                        "(default auto: the average when there is one)")
+
+
 def positive_int(text: str) -> int:
     """argparse type for counts: a whole number of at least 1."""
     try:
@@ -155,7 +161,7 @@ def cmd_sample(args) -> int:
     from .io import check_png_output, save_grid
 
     check_png_output(args.output)
-    G = load(args.ref, device=args.device)
+    G = load(args.ref, device=args.device, generator_weights=args.generator_weights)
     n, nrow, z = args.n, args.nrow, None
     if args.per_class is not None:
         labels, z = _class_rows(G, args.label, args.per_class, args.seed, args.truncation)
@@ -197,7 +203,7 @@ def _export_kwargs(args) -> dict:
           "class_names": [c.strip() for c in args.class_names.split(",")] if args.class_names else None,
           "generator_dtype": "bfloat16" if args.bf16_generator else None,
           "training_state": True if args.training_state else None,
-          "generator_weights": getattr(args, "generator_weights", None)}
+          "generator_weights": None if getattr(args, "generator_weights", "auto") == "auto" else args.generator_weights}
     return {k: v for k, v in kw.items() if v is not None}
 
 
@@ -259,9 +265,7 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--metric", type=_kv, action="append", metavar="NAME=VALUE", help="a metric for the card, e.g. fid=23.1")
     p.add_argument("--class-names", help="comma-separated class names (default: the training data's)")
     p.add_argument("--bf16-generator", action="store_true", help="store the generator in bfloat16 (half the size)")
-    p.add_argument("--generator-weights", choices=("auto", "ema", "trained"),
-                   help="from a run trained with --ema: its moving average of G or the trained weights "
-                        "(default auto: the average when there is one)")
+    add_generator_weights_option(p)
     p.add_argument("--training-state", action="store_true",
                    help="include optimizer/objective state (training_state.safetensors) for fine-tuning")
 
@@ -393,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=positive_int, help="images per row")
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
+    add_generator_weights_option(p)
     p.add_argument("--truncation", type=float, metavar="T", help="truncation trick: redraw latent components "
                    "with |z| > T (N(0,1) truncated to [-T, T], as BigGAN); N(0, I) latents only, e.g. 0.7")
     p.set_defaults(func=cmd_sample)

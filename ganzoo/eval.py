@@ -720,11 +720,11 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
 # --------------------------------------------------------------------------- the command
 
 
-def _load_model(ref: str, device, discriminator: bool):
+def _load_model(ref: str, device, discriminator: bool, generator_weights: str = "auto"):
     """``ganzoo.load`` (model folder, run directory, catalog name or Hub id); tests replace this."""
     from .hub import load
 
-    return load(ref, device=device, discriminator=discriminator)
+    return load(ref, device=device, discriminator=discriminator, generator_weights=generator_weights)
 
 
 def _data_spec(args, G) -> str:
@@ -795,7 +795,7 @@ def _cmd_real_only(args) -> int:
     device = resolve_device(None if args.device in (None, "auto") else args.device)
     image_size, channels, spec = args.image_size, args.channels, args.data
     if args.ref is not None:  # take the resolution (and data) from the model; nothing is generated
-        G = _load_model(args.ref, str(device), False)
+        G = _load_model(args.ref, str(device), False, args.generator_weights)
         image_size, channels = image_size or G.image_size, channels or G.channels
         spec = _data_spec(args, G)
     if not (image_size and channels and spec):
@@ -860,7 +860,7 @@ def _cmd_eval_model(args) -> int:
                           "`ganzoo export RUN FOLDER` and evaluate the folder")
     need_d = metrics is not None and "dconf" in metrics
     device = None if args.device in (None, "auto") else args.device
-    loaded = _load_model(args.ref, device if device else "auto", need_d)
+    loaded = _load_model(args.ref, device if device else "auto", need_d, args.generator_weights)
     G, D = loaded if need_d else (loaded, None)
     spec = _data_spec(args, G)
     dataset = load_dataset(spec, image_size=G.image_size, channels=G.channels, split=args.split)
@@ -892,7 +892,7 @@ def _cmd_eval_model(args) -> int:
 
 def add_eval_command(sub) -> None:
     """Register ``ganzoo eval`` on the CLI's sub-parsers."""
-    from .cli import positive_int
+    from .cli import add_generator_weights_option, positive_int
 
     p = sub.add_parser(
         "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
@@ -910,6 +910,7 @@ def add_eval_command(sub) -> None:
     p.add_argument("--image-size", type=int, help="with --real-only: the resolution of the models to evaluate")
     p.add_argument("--channels", type=int, choices=(1, 3), help="with --real-only: the models' image channels")
     p.add_argument("--data", help="real data as KIND:PATH (default: the model's recorded training data)")
+    add_generator_weights_option(p)
     p.add_argument("-n", type=positive_int, default=REPORT_MIN_N, help=f"generated images (default {REPORT_MIN_N})")
     p.add_argument("--metrics", help=f"comma-separated: {', '.join(METRICS)} (default: fid,kid,pr; "
                                      "+coverage with the fmnist extractor)")

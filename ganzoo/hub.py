@@ -1042,12 +1042,14 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
 
 
 # ---- the public API -----------------------------------------------------------------------------
-def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, revision: str | None = None):
+def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, revision: str | None = None,
+         generator_weights: str = "auto"):
     """Load a released model: the Generator in eval mode, or ``(G, D)`` with ``discriminator=True``.
 
     ``ref`` is a catalog name (``ganzoo list --pretrained``), a model folder, a ganzoo run
     directory (its latest checkpoint) or one of its checkpoints (``RUN/checkpoints/step-00013000``),
-    or a Hub id ``org/name[@revision]``. ``device``: None
+    or a Hub id ``org/name[@revision]``. ``generator_weights`` (runs trained with ``--ema``):
+    "auto" (the moving average), "ema" or "trained". ``device``: None
     (CPU), ``"auto"`` (CUDA when available) or any torch device. The modules carry
     ``.class_names``, ``.arch_name``, ``.gan_config`` and ``.model_info`` (the config.json).
 
@@ -1056,10 +1058,18 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
     """
     run = _run_ref(Path(str(ref)).expanduser())
     if run:
-        model = _load_run(run[0], checkpoint=run[1], device=device, discriminator=discriminator)
+        model = _load_run(run[0], checkpoint=run[1], device=device, discriminator=discriminator,
+                          weights=generator_weights)
     else:
+        _one_generator(ref, generator_weights)
         model = GANModel.from_pretrained(str(ref), revision=revision, device=device, discriminator=discriminator)
     return (model.G, model.D) if discriminator else model.G
+
+
+def _one_generator(ref, weights: str) -> None:
+    if weights != "auto":
+        raise GanzooError(f"{ref}: choosing the generator weights (--generator-weights) needs a run directory "
+                          f"or one of its checkpoints (a model folder holds one generator)")
 
 
 def _load_any(ref, *, discriminator=True, training_state=False, class_names=None, weights="auto") -> GANModel:
@@ -1067,9 +1077,7 @@ def _load_any(ref, *, discriminator=True, training_state=False, class_names=None
     if run:
         return _load_run(run[0], checkpoint=run[1], discriminator=discriminator, training_state=training_state,
                          class_names=class_names, load_class_names=True, weights=weights)
-    if weights != "auto":
-        raise GanzooError(f"{ref}: choosing the generator weights (--generator-weights) needs a run directory "
-                          f"(a model folder holds one generator)")
+    _one_generator(ref, weights)
     model = GANModel.from_pretrained(str(ref), discriminator=discriminator, training_state=training_state)
     if class_names is not None:
         model.config["class_names"] = list(class_names)
@@ -1172,7 +1180,8 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
             GANModel.from_pretrained(str(p), discriminator=True)  # refuse to publish a folder that does not load
             folder = p
         else:
-            folder = export_model(ref, Path(tmp) / "model", hub_id=repo, **export_kwargs)
+            # exported under the repository's name, as a run's export is named after its folder
+            folder = export_model(ref, Path(tmp) / repo.split("/")[-1], hub_id=repo, **export_kwargs)
         for f in folder.iterdir():
             _refuse_pickle(f, str(folder))
         api = HfApi(token=token)

@@ -101,7 +101,7 @@ def model_folder(tmp_path, tiny_models, monkeypatch) -> Path:
     card.save(folder / "README.md")
     G, D = tiny_models
 
-    def fake_load(ref, device, discriminator):
+    def fake_load(ref, device, discriminator, generator_weights="auto"):
         assert Path(ref) == folder
         return (G, D) if discriminator else G
 

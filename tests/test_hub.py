@@ -351,6 +351,7 @@ def test_push_run_and_folder(standin, run, folder, tmp_path, monkeypatch, capsys
     assert standin.repos["org/pushed"]["private"] is True
     assert "Bearer hf_test" in standin.auth
     assert json.loads(files["config.json"])["hub_id"] == "org/pushed"
+    assert json.loads(files["config.json"])["name"] == "pushed"
     assert 'ganzoo.load("org/pushed")' in files["README.md"].decode()
     G = ganzoo.load(f"org/pushed@{info['revision']}")
     assert _same(G, ganzoo.load(run))

@@ -314,12 +314,23 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
     G = load(str(run))
     assert all(torch.equal(G.state_dict()[k].cpu(), got[k]) for k in params)
     assert "moving average" in G.model_info["training"]["generator_weights"]
+    # the trained weights are one option away, for load, sample and eval alike
+    G_trained = load(str(run), generator_weights="trained")
+    assert all(torch.equal(G_trained.state_dict()[k].cpu(), raw[k]) for k in params)
+    assert G_trained.model_info["training"]["generator_weights"] == "the trained weights"
+    from ganzoo.cli import main
+
+    assert main(["sample", str(run), "-n", "2", "--generator-weights", "trained", "-o", str(tmp_path / "t.png")]) == 0
+    assert main(["sample", str(run), "-n", "2", "-o", str(tmp_path / "e.png")]) == 0
+    assert (tmp_path / "t.png").read_bytes() != (tmp_path / "e.png").read_bytes()
     # ... unless the trained weights are asked for (measured better for BatchNorm generators, e.g. dcgan_fashion)
     from ganzoo.hub import export_model
 
     folder = export_model(run, tmp_path / "trained", generator_weights="trained")
     exported = load_file(folder / "generator.safetensors")
     assert all(torch.equal(exported[k], raw[k]) for k in params)
+    with pytest.raises(GanzooError, match="needs a run directory or one of its checkpoints"):
+        load(str(folder), generator_weights="ema")
     assert json.loads((folder / "config.json").read_text())["training"]["generator_weights"] == "the trained weights"
     with pytest.raises(GanzooError, match="no moving average of G"):
         export_model(train(_cfg(tiny_fmnist, steps=1), tmp_path / "plain", progress=False).out, tmp_path / "x",
