@@ -355,7 +355,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help="keep an exponential moving average of G's weights (e.g. 0.999) for grids, sampling and "
                         "export; allowed with --resume to switch it on for the rest of a run. With BatchNorm in G "
                         "the average borrows G's running statistics: measure it against the trained weights "
-                        "(export --generator-weights)")
+                        "(eval --generator-weights trained)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
