@@ -669,16 +669,18 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
             saved.ema = cfg.ema
             last = latest_checkpoint(out)
             _record_change(out, {"ema": cfg.ema}, at_step=checkpoint_step(last) if last else 0)
-        if cfg.lr_decay and (cfg.lr_decay, cfg.lr_decay_start) != (saved.lr_decay, saved.lr_decay_start):
+        start_given = cfg.lr_decay_start != _DEFAULTS.lr_decay_start
+        if saved.lr_decay and cfg.lr_decay and (cfg.lr_decay != saved.lr_decay or
+                                                 (start_given and cfg.lr_decay_start != saved.lr_decay_start)):
+            raise GanzooError(f"--resume: {out} already decays its learning rate ({saved.lr_decay} from step "
+                              f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
+        if cfg.lr_decay and not saved.lr_decay:
             # switch a schedule on for the rest of the run: it starts here, or later if asked
-            if saved.lr_decay:
-                raise GanzooError(f"--resume: {out} already decays its learning rate ({saved.lr_decay} from step "
-                                  f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
             last = latest_checkpoint(out)
             at = checkpoint_step(last) if last else 0
             saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
             _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at)
-        elif cfg.lr_decay_start != _DEFAULTS.lr_decay_start and cfg.lr_decay_start != saved.lr_decay_start:
+        elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
             raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
         cfg = saved
     elif (out / "run.json").exists():

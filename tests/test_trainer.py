@@ -382,6 +382,8 @@ def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(
     assert meta["train"]["lr_decay"] == "linear" and meta["train"]["lr_decay_start"] == 2
     assert meta["resume_changes"] == [{"lr_decay": "linear", "lr_decay_start": 2, "at_step": 2}]
     assert lrs(split) == pytest.approx([0.5 * t.lr_g, 0.5 * t.lr_d])  # step 3: 1 - (3 - 2) / 2
+    train(_cfg(tiny_fmnist, steps=5, lr_decay="linear"), split, resume=True, progress=False)  # repeating it is fine
+    assert json.loads((split / "run.json").read_text())["train"]["lr_decay_start"] == 2
     with pytest.raises(GanzooError, match="already decays its learning rate"):
         train(_cfg(tiny_fmnist, steps=5, lr_decay="linear", lr_decay_start=4), split, resume=True, progress=False)
     with pytest.raises(GanzooError, match="--lr-decay cosine: use one of linear"):
