@@ -203,7 +203,7 @@ def _export_kwargs(args) -> dict:
           "class_names": [c.strip() for c in args.class_names.split(",")] if args.class_names else None,
           "generator_dtype": "bfloat16" if args.bf16_generator else None,
           "training_state": True if args.training_state else None,
-          "generator_weights": None if getattr(args, "generator_weights", "auto") == "auto" else args.generator_weights}
+          "generator_weights": None if args.generator_weights == "auto" else args.generator_weights}
     return {k: v for k, v in kw.items() if v is not None}
 
 

@@ -665,10 +665,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                 setattr(saved, name, getattr(cfg, name))
         if cfg.steps is not None or cfg.epochs is not None:  # allow extending a finished run
             saved.steps, saved.epochs = cfg.steps, cfg.epochs
+        last = latest_checkpoint(out)
+        at = checkpoint_step(last) if last else 0  # where settings switched on now take effect
         if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
             saved.ema = cfg.ema
-            last = latest_checkpoint(out)
-            _record_change(out, {"ema": cfg.ema}, at_step=checkpoint_step(last) if last else 0)
+            _record_change(out, {"ema": cfg.ema}, at_step=at)
         start_given = cfg.lr_decay_start != _DEFAULTS.lr_decay_start
         if saved.lr_decay and cfg.lr_decay and (cfg.lr_decay != saved.lr_decay or
                                                  (start_given and cfg.lr_decay_start != saved.lr_decay_start)):
@@ -676,8 +677,6 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                               f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
         if cfg.lr_decay and not saved.lr_decay:
             # switch a schedule on for the rest of the run: it starts here, or later if asked
-            last = latest_checkpoint(out)
-            at = checkpoint_step(last) if last else 0
             saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
             _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at)
         elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
