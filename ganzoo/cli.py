@@ -39,6 +39,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    """--threads, for every command that runs torch on the CPU (main() applies it)."""
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads for torch (default: torch's); 1 avoids OpenMP spin-wait collapse on a busy machine")
+
+
 def _labels_arg(G, text: str | None, n: int):
     """`--label coat` / `--label 4` / `--label 0,3,4` → a label per image (None for unconditional)."""
     if text is None:
@@ -359,8 +365,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--threads", type=int,
-                   help="CPU threads for torch (default: torch's); 1 avoids OpenMP spin-wait collapse on a busy machine")
+    add_threads_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -397,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nrow", type=positive_int, help="images per row")
     p.add_argument("--device", default="auto")
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
+    add_threads_option(p)
     add_generator_weights_option(p)
     p.add_argument("--truncation", type=float, metavar="T", help="truncation trick: redraw latent components "
                    "with |z| > T (N(0,1) truncated to [-T, T], as BigGAN); N(0, I) latents only, e.g. 0.7")

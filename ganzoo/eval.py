@@ -892,7 +892,7 @@ def _cmd_eval_model(args) -> int:
 
 def add_eval_command(sub) -> None:
     """Register ``ganzoo eval`` on the CLI's sub-parsers."""
-    from .cli import add_generator_weights_option, positive_int
+    from .cli import add_generator_weights_option, add_threads_option, positive_int
 
     p = sub.add_parser(
         "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
@@ -931,6 +931,5 @@ def add_eval_command(sub) -> None:
                    help="write the numbers into the model folder's config.json and README.md card")
     p.add_argument("--force", action="store_true", help="with --update-card: allow n < 10000 or a partial/test split")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--threads", type=int,
-                   help="CPU threads for torch (default: torch's); 1 avoids OpenMP spin-wait collapse on a busy machine")
+    add_threads_option(p)
     p.set_defaults(func=cmd_eval)

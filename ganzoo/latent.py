@@ -1245,10 +1245,12 @@ def cmd_project(args) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from .cli import add_threads_option
+
     p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
     p.add_argument("--label", help="class name or index for conditional models")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (1 avoids OpenMP spin-waits on a busy machine)")
+    add_threads_option(p)
 
 
 def _truncation_arg(p: argparse.ArgumentParser) -> None:

@@ -365,3 +365,24 @@ def test_cli_image_outputs_refuse_bad_counts_and_non_png_names_before_any_work(r
     assert "must be at least 1, got 0" in capsys.readouterr().err
     with pytest.raises(GanzooError, match="name the output file .png"):
         latent.save_strip(torch.zeros(1, 1, 4, 4), tmp_path / "s.bmp")
+
+
+@pytest.mark.parametrize("command", [["sample"], ["interpolate"], ["eval"], ["train", "--out", "RUN"]])
+def test_every_torch_command_takes_threads_and_refuses_zero(command, capsys):
+    """One --threads for all commands that compute: sample lacked it, and --threads 0 was silently ignored."""
+    from ganzoo.cli import build_parser
+
+    assert build_parser().parse_args([*command, "REF", "--threads", "1"]).threads == 1
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "REF", "--threads", "0"])
+    assert "must be at least 1, got 0" in capsys.readouterr().err
+
+
+def test_cli_sample_threads_sets_torch_threads(run, tmp_path):
+    before = torch.get_num_threads()
+    try:
+        assert main(["sample", str(run), "-n", "2", "--threads", "1", "-o", str(tmp_path / "x.png")]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert (tmp_path / "x.png").is_file()
