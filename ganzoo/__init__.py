@@ -37,15 +37,19 @@ def create(arch: str, **config):
     return build(arch, **config)
 
 
-def load(ref, *, device=None, discriminator: bool = False):
+def load(ref, *, device=None, discriminator: bool = False, revision: str | None = None,
+         generator_weights: str = "auto"):
     """A released model's generator in eval mode (``(G, D)`` with ``discriminator=True``).
 
     ``ref``: a catalog name (``ganzoo.list_pretrained()``), a model folder, a run directory
-    or a Hub id ``org/name[@revision]``. See :func:`ganzoo.hub.load`.
+    or a Hub id ``org/name[@revision]``; ``revision`` pins a Hub revision and
+    ``generator_weights`` (``auto``, ``ema``, ``trained``) picks a run's weights. See
+    :func:`ganzoo.hub.load`.
     """
     from .hub import load as _load
 
-    return _load(ref, device=device, discriminator=discriminator)
+    return _load(ref, device=device, discriminator=discriminator, revision=revision,
+                 generator_weights=generator_weights)
 
 
 def list_pretrained(detail: bool = False):

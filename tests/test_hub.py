@@ -287,6 +287,7 @@ def test_download_cache_hit_and_revision_pin(standin, folder, folder_bf16, tmp_p
     # a Hub id follows the branch; @revision pins
     assert _same(ganzoo.load("org/tiny"), ganzoo.load(folder_bf16))
     assert _same(ganzoo.load(f"org/tiny@{v1}"), ganzoo.load(folder))
+    assert _same(ganzoo.load("org/tiny", revision=v1), ganzoo.load(folder))  # as hf_hub_download's revision=
     assert ganzoo.load(f"org/tiny@{v2}").model_info["weights"]["generator"]["dtype"] == "bfloat16"
 
 

@@ -318,6 +318,10 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
     G_trained = load(str(run), generator_weights="trained")
     assert all(torch.equal(G_trained.state_dict()[k].cpu(), raw[k]) for k in params)
     assert G_trained.model_info["training"]["generator_weights"] == "the trained weights"
+    import ganzoo  # the top-level API takes the same option (it once dropped it)
+
+    G_top = ganzoo.load(str(run), generator_weights="trained")
+    assert all(torch.equal(G_top.state_dict()[k].cpu(), raw[k]) for k in params)
     from ganzoo.cli import main
 
     assert main(["sample", str(run), "-n", "2", "--generator-weights", "trained", "-o", str(tmp_path / "t.png")]) == 0
