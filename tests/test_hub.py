@@ -432,3 +432,14 @@ def test_training_state_roundtrip(run, folder):
         for idx, state in raw[key]["state"].items():
             for name, value in state.items():
                 assert torch.equal(torch.as_tensor(got[key]["state"][idx][name]), torch.as_tensor(value)), (key, idx, name)
+
+
+@pytest.mark.parametrize("name", ["load", "list_pretrained"])
+def test_top_level_wrappers_take_every_option_of_hub(name):
+    """ganzoo.load restates ganzoo.hub.load's options (to keep `import ganzoo` light): once it dropped two."""
+    import inspect
+
+    from ganzoo import hub
+
+    assert inspect.signature(getattr(ganzoo, name)).parameters.keys() == \
+        inspect.signature(getattr(hub, name)).parameters.keys()
