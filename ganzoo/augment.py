@@ -19,6 +19,13 @@ with the paper's strengths for images in [-1, 1]:
     an integer shift of up to 1/8 of the size in x and y, zero-filled.
 ``cutout``
     a zeroed square of half the size, centred anywhere in the image (clipped).
+``zoom``
+    (not in the paper) a zoom-in by ``U(1, 2)``, bilinear, onto a crop placed uniformly
+    inside the image: an isotropic scaling like ADA's (Karras et al. 2020), zoom-in only
+    so nothing is padded. It stretches a generator's pixel-period patterns (period 2 px,
+    at the Nyquist frequency) to periods of 2 to 4 px, which a discriminator whose first
+    convolution has stride 2 otherwise aliases onto a plain colour offset and cannot tell
+    from one.
 
 Random draws come from torch's default generator (on the images' device), which the
 trainer checkpoints, so a resumed run draws what an uninterrupted one would; under
@@ -36,7 +43,7 @@ from torch import nn
 from .errors import GanzooError
 from .nn import WrapperAttributes
 
-__all__ = ["POLICIES", "parse_policy", "diff_augment", "AugmentedDiscriminator"]
+__all__ = ["POLICIES", "zoom", "parse_policy", "diff_augment", "AugmentedDiscriminator"]
 
 
 class _Draws:
@@ -106,11 +113,25 @@ def cutout(x: torch.Tensor, draws: _Draws | None = None, ratio: float = 0.5) -> 
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
+def zoom(x: torch.Tensor, draws: _Draws | None = None, max_scale: float = 2.0) -> torch.Tensor:
+    """Zoom each image in by ``U(1, max_scale)`` (bilinear) onto a crop placed uniformly inside it."""
+    draws = draws or _Draws(x)
+    n = x.shape[0]
+    inv = 1 / (1 + draws.rand(1) * (max_scale - 1))           # (n, 1): the crop's side over the image's
+    shift = (draws.rand(2) * 2 - 1) * (1 - inv)               # (n, 2): the crop's centre, inside the image
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = inv[:, 0]
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
 #: each function takes the images and the batch's draws (``fn(x, draws)``)
 POLICIES: dict[str, tuple[Callable[..., torch.Tensor], ...]] = {
     "color": (brightness, saturation, contrast),
     "translation": (translation,),
     "cutout": (cutout,),
+    "zoom": (zoom,),
 }
 
 

@@ -96,13 +96,49 @@ def test_ranks_augment_their_slices_of_the_global_batch_as_one_process_would():
 
 def test_gradients_pass_through_every_policy():
     x = _images(n=8).requires_grad_(True)
-    y = augment.diff_augment(x, "color,translation,cutout")
+    y = augment.diff_augment(x, "color,translation,cutout,zoom")
     assert y.shape == x.shape and y.dtype == x.dtype
     y.sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("policy,fragment", [("", "is empty"), ("color,zoom", "'zoom'"), ("colour", "known: color")])
+class _Fixed:
+    """Draws that return one value for every image (to pin a transformation down)."""
+
+    def __init__(self, n, scale, centre):
+        self.n, self.values = n, {1: scale, 2: centre}   # zoom draws rand(1) for the scale, rand(2) for the centre
+
+    def rand(self, *shape):
+        return torch.full((self.n, *shape), float(self.values[shape[0]]))
+
+
+def test_zoom_is_identity_at_scale_one_and_a_bilinear_crop_at_two():
+    x = _images(n=4, h=16, w=16)
+    # scale draw 0 -> zoom 1, centre draw anything: the crop is the whole image
+    assert torch.allclose(augment.zoom(x, _Fixed(4, scale=0.0, centre=0.9)), x, atol=1e-5)
+    # scale draw 1 -> zoom 2; centre draw 0.5 -> centred: the middle 8x8 upsampled bilinearly
+    y = augment.zoom(x, _Fixed(4, scale=1.0, centre=0.5))
+    ref = torch.nn.functional.interpolate(x[..., 4:12, 4:12], scale_factor=2, mode="bilinear", align_corners=False)
+    # (the outermost ring differs: the zoom reads the pixels around the crop, interpolate clamps to it)
+    assert torch.allclose(y[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
+    # centre draw 0 -> the crop sits in the top-left corner
+    y = augment.zoom(x, _Fixed(4, scale=1.0, centre=0.0))
+    ref = torch.nn.functional.interpolate(x[..., :8, :8], scale_factor=2, mode="bilinear", align_corners=False)
+    assert torch.allclose(y[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
+
+
+def test_zoom_turns_a_pixel_period_lattice_into_one_a_stride_two_conv_sees():
+    # a +-1 checkerboard: a stride-2 sampling of it is constant (the Nyquist frequency aliases to DC)
+    i = torch.arange(32)
+    lattice = ((-1.0) ** (i.view(-1, 1) + i.view(1, -1))).expand(16, 1, 32, 32)
+    assert lattice[..., ::2, ::2].flatten(1).std(1).max() == 0
+    torch.manual_seed(0)
+    z = augment.zoom(lattice)
+    assert z[..., ::2, ::2].flatten(1).std(1).min() > 0.05   # no longer a flat colour to D's first conv
+    assert z.abs().max() <= 1 + 1e-6                           # bilinear: no overshoot
+
+
+@pytest.mark.parametrize("policy,fragment", [("", "is empty"), ("color,rotate", "'rotate'"), ("colour", "known: color")])
 def test_bad_policy_is_a_one_line_error(policy, fragment):
     with pytest.raises(GanzooError) as err:
         augment.parse_policy(policy)
@@ -180,5 +216,5 @@ def test_trainer_refuses_objectives_that_do_not_support_it(tiny_plugin, tiny_fmn
     with pytest.raises(GanzooError, match="does not support DiffAugment .*autoencoder"):
         Trainer(TrainConfig(arch="began", data=f"fashion-mnist:{tiny_fmnist}", steps=1,
                             arch_config={"image_size": 32}, diffaugment="color"), tmp_path / "b")
-    with pytest.raises(GanzooError, match="unknown 'zoom'"):
-        Trainer(_cfg(tiny_fmnist, diffaugment="zoom"), tmp_path / "z")
+    with pytest.raises(GanzooError, match="unknown 'rotate'"):
+        Trainer(_cfg(tiny_fmnist, diffaugment="rotate"), tmp_path / "z")
