@@ -1068,6 +1068,8 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
 
 def _one_generator(ref, weights: str) -> None:
     if weights != "auto":
+        if not Path(str(ref)).expanduser().exists() and (Path(str(ref)).is_absolute() or str(ref).startswith(".")):
+            raise GanzooError(f"{ref}: no such run directory or checkpoint; check the path (`ls RUN/checkpoints`)")
         raise GanzooError(f"{ref}: choosing the generator weights (--generator-weights) needs a run directory "
                           f"or one of its checkpoints (a model folder holds one generator)")
 

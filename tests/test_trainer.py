@@ -335,6 +335,8 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
     assert all(torch.equal(exported[k], raw[k]) for k in params)
     with pytest.raises(GanzooError, match="needs a run directory or one of its checkpoints"):
         load(str(folder), generator_weights="ema")
+    with pytest.raises(GanzooError, match="no such run directory or checkpoint"):   # a typo, not a model folder
+        load(str(run / "checkpoints" / "step-99999999"), generator_weights="trained")
     assert json.loads((folder / "config.json").read_text())["training"]["generator_weights"] == "the trained weights"
     with pytest.raises(GanzooError, match="no moving average of G"):
         export_model(train(_cfg(tiny_fmnist, steps=1), tmp_path / "plain", progress=False).out, tmp_path / "x",
