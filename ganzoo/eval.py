@@ -682,6 +682,9 @@ def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
 FID_MIN_REAL = 2048
 
 
+_FEATURES = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}
+
+
 def _metrics_section(text: str, evals: Sequence[dict]) -> str:
     lines = ["## Metrics", "", CARD_MARK, "",
              "| metric | value | features | generated | real data | date | ganzoo |",
@@ -690,8 +693,7 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
         val = f"{value:.4g}" + (f" ± {e['std']:.2g}" if "std" in e and name == e.get("name") else "")
         if name.startswith("class_coverage"):
             val = f"{e['covered']}/{e['num_classes']} classes (KL to uniform {e['kl_to_uniform']:.3g} nats)"
-        feat = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}.get(
-            e.get("extractor"), "discriminator")
+        feat = _FEATURES.get(e.get("extractor"), "discriminator")
         real = f"{e.get('n_real')} {e.get('split') or ''}".strip()
         lines.append(f"| {name} | {val} | {feat} | {e.get('n_generated')} | {real} | {e.get('date')} | "
                      f"{e.get('ganzoo_version')} |")
@@ -701,9 +703,11 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
         lines += ["", f"FID here rests on {' / '.join(map(str, few))} real images, fewer than the {FID_MIN_REAL} "
                       "feature dimensions: the real covariance is rank-deficient and FID is biased upward by an "
                       "amount that depends on the count, so compare models on KID, which is unbiased at any size."]
-    resizes = sorted({e["resize"] for e in evals if e.get("resize")})
-    if resizes:
-        lines += ["", "Preprocessing: " + " / ".join(r.replace("|", "\\|") for r in resizes) + "."]
+    # one line per feature extractor: two pipelines joined on one line read as one
+    resizes = sorted({(_FEATURES.get(e.get("extractor"), str(e.get("extractor"))), e["resize"])
+                      for e in evals if e.get("resize")})
+    for feat, resize in resizes:
+        lines += ["", f"Preprocessing for {feat}: " + resize.replace("|", "\\|") + "."]
     section = "\n".join(lines) + "\n"
     # replace the section written before (ours, or the export's "## Metrics"), else put it before "## Data"
     start = text.find("## Metrics")

@@ -452,3 +452,14 @@ def test_card_warns_about_fid_only_when_real_images_are_fewer_than_its_dimension
     assert "rank-deficient" in geval._metrics_section("", [entry(900)])
     assert "rank-deficient" not in geval._metrics_section("", [entry(60000)])
     assert "rank-deficient" not in geval._metrics_section("", [entry(900, "fmnist")])
+
+
+def test_card_names_the_extractor_of_each_preprocessing_line():
+    def entry(extractor, resize):
+        return {"name": "fid", "value": 30.0, "extractor": extractor, "n_real": 60000, "n_generated": 10000,
+                "split": "train", "date": "2026-11-24", "ganzoo_version": "0.1.0", "resize": resize}
+
+    text = geval._metrics_section("", [entry("inception", "to 299x299 | bilinear"), entry("fmnist", "to 28x28")])
+    assert "Preprocessing for Inception (TF 2015-12-05): to 299x299 \\| bilinear." in text
+    assert "Preprocessing for Fashion-MNIST classifier (not Inception): to 28x28." in text
+    assert " / " not in text
