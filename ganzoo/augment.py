@@ -20,9 +20,11 @@ with the paper's strengths for images in [-1, 1]:
 ``cutout``
     a zeroed square of half the size, centred anywhere in the image (clipped).
 ``zoom``
-    (not in the paper) a zoom-in by ``U(1, 2)``, bilinear, onto a crop placed uniformly
-    inside the image: an isotropic scaling like ADA's (Karras et al. 2020), zoom-in only
-    so nothing is padded. It stretches a generator's pixel-period patterns (period 2 px,
+    (not in the paper) for half of the images, a zoom-in by ``U(1, 2)``, bilinear, onto a
+    crop placed uniformly inside the image: an isotropic scaling like ADA's (Karras et al.
+    2020), zoom-in only so nothing is padded. The other half pass unchanged: zoomed crops
+    rarely reach the image's edge, and with every image zoomed G learned to leave bright
+    frames that D never saw. It stretches a generator's pixel-period patterns (period 2 px,
     at the Nyquist frequency) to periods of 2 to 4 px, which a discriminator whose first
     convolution has stride 2 otherwise aliases onto a plain colour offset and cannot tell
     from one.
@@ -113,17 +115,19 @@ def cutout(x: torch.Tensor, draws: _Draws | None = None, ratio: float = 0.5) -> 
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-def zoom(x: torch.Tensor, draws: _Draws | None = None, max_scale: float = 2.0) -> torch.Tensor:
-    """Zoom each image in by ``U(1, max_scale)`` (bilinear) onto a crop placed uniformly inside it."""
+def zoom(x: torch.Tensor, draws: _Draws | None = None, max_scale: float = 2.0, p: float = 0.5) -> torch.Tensor:
+    """Zoom an image in by ``U(1, max_scale)`` (bilinear) onto a crop placed uniformly inside it, with
+    probability ``p`` per image (the others are unchanged)."""
     draws = draws or _Draws(x)
     n = x.shape[0]
     inv = 1 / (1 + draws.rand(1) * (max_scale - 1))           # (n, 1): the crop's side over the image's
     shift = (draws.rand(2) * 2 - 1) * (1 - inv)               # (n, 2): the crop's centre, inside the image
+    keep = (draws.rand(1) >= p).view(n, 1, 1, 1)              # images left exactly as they are
     theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
     theta[:, 0, 0] = theta[:, 1, 1] = inv[:, 0]
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return torch.where(keep, x, F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False))
 
 
 #: each function takes the images and the batch's draws (``fn(x, draws)``)

@@ -352,7 +352,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--diffaugment", metavar="POLICY",
                    help="DiffAugment (Zhao et al. 2020) on every image D sees, real and generated, for small "
                         "datasets: some of color,translation,cutout,zoom, comma-separated (zoom: ganzoo's "
-                        "bilinear zoom-in by 1-2x, see ganzoo.augment)")
+                        "bilinear zoom-in by 1-2x of half the images, see ganzoo.augment)")
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--sample-every", type=int, default=500)
     p.add_argument("--checkpoint-every", type=int, default=500)

@@ -105,11 +105,12 @@ def test_gradients_pass_through_every_policy():
 class _Fixed:
     """Draws that return one value for every image (to pin a transformation down)."""
 
-    def __init__(self, n, scale, centre):
-        self.n, self.values = n, {1: scale, 2: centre}   # zoom draws rand(1) for the scale, rand(2) for the centre
+    def __init__(self, n, scale, centre, keep=0.0):
+        # zoom draws rand(1) for the scale, rand(2) for the centre, then rand(1) for whether to keep the image
+        self.n, self.values = n, [scale, centre, keep]
 
     def rand(self, *shape):
-        return torch.full((self.n, *shape), float(self.values[shape[0]]))
+        return torch.full((self.n, *shape), float(self.values.pop(0)))
 
 
 def test_zoom_is_identity_at_scale_one_and_a_bilinear_crop_at_two():
@@ -121,6 +122,8 @@ def test_zoom_is_identity_at_scale_one_and_a_bilinear_crop_at_two():
     ref = torch.nn.functional.interpolate(x[..., 4:12, 4:12], scale_factor=2, mode="bilinear", align_corners=False)
     # (the outermost ring differs: the zoom reads the pixels around the crop, interpolate clamps to it)
     assert torch.allclose(y[..., 1:-1, 1:-1], ref[..., 1:-1, 1:-1], atol=1e-5)
+    # keep draw >= 0.5: the image passes unchanged
+    assert torch.equal(augment.zoom(x, _Fixed(4, scale=1.0, centre=0.5, keep=0.5)), x)
     # centre draw 0 -> the crop sits in the top-left corner
     y = augment.zoom(x, _Fixed(4, scale=1.0, centre=0.0))
     ref = torch.nn.functional.interpolate(x[..., :8, :8], scale_factor=2, mode="bilinear", align_corners=False)
@@ -134,7 +137,9 @@ def test_zoom_turns_a_pixel_period_lattice_into_one_a_stride_two_conv_sees():
     assert lattice[..., ::2, ::2].flatten(1).std(1).max() == 0
     torch.manual_seed(0)
     z = augment.zoom(lattice)
-    assert z[..., ::2, ::2].flatten(1).std(1).min() > 0.05   # no longer a flat colour to D's first conv
+    visible = z[..., ::2, ::2].flatten(1).std(1) > 0.05        # no longer a flat colour to D's first conv
+    unchanged = (z == lattice).flatten(1).all(1)
+    assert (visible ^ unchanged).all() and 3 <= visible.sum() <= 13   # zoomed: about half of the 16
     assert z.abs().max() <= 1 + 1e-6                           # bilinear: no overshoot
 
 
