@@ -27,7 +27,8 @@ with the paper's strengths for images in [-1, 1]:
     frames that D never saw. It stretches a generator's pixel-period patterns (period 2 px,
     at the Nyquist frequency) to periods of 2 to 4 px, which a discriminator whose first
     convolution has stride 2 otherwise aliases onto a plain colour offset and cannot tell
-    from one.
+    from one. Measured on the jellyfish GAN (``upsample``, 2,600 steps from scratch): it
+    did not remove G's lattice by itself.
 
 Random draws come from torch's default generator (on the images' device), which the
 trainer checkpoints, so a resumed run draws what an uninterrupted one would; under

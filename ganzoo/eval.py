@@ -685,6 +685,11 @@ FID_MIN_REAL = 2048
 _FEATURES = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}
 
 
+def _feature_label(e: dict) -> str:
+    """The card's name for the features an evaluation entry used (no extractor: the discriminator's dconf)."""
+    return _FEATURES.get(e.get("extractor"), "discriminator")
+
+
 def _metrics_section(text: str, evals: Sequence[dict]) -> str:
     lines = ["## Metrics", "", CARD_MARK, "",
              "| metric | value | features | generated | real data | date | ganzoo |",
@@ -693,7 +698,7 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
         val = f"{value:.4g}" + (f" ± {e['std']:.2g}" if "std" in e and name == e.get("name") else "")
         if name.startswith("class_coverage"):
             val = f"{e['covered']}/{e['num_classes']} classes (KL to uniform {e['kl_to_uniform']:.3g} nats)"
-        feat = _FEATURES.get(e.get("extractor"), "discriminator")
+        feat = _feature_label(e)
         real = f"{e.get('n_real')} {e.get('split') or ''}".strip()
         lines.append(f"| {name} | {val} | {feat} | {e.get('n_generated')} | {real} | {e.get('date')} | "
                      f"{e.get('ganzoo_version')} |")
@@ -704,8 +709,7 @@ def _metrics_section(text: str, evals: Sequence[dict]) -> str:
                       "feature dimensions: the real covariance is rank-deficient and FID is biased upward by an "
                       "amount that depends on the count, so compare models on KID, which is unbiased at any size."]
     # one line per feature extractor: two pipelines joined on one line read as one
-    resizes = sorted({(_FEATURES.get(e.get("extractor"), str(e.get("extractor"))), e["resize"])
-                      for e in evals if e.get("resize")})
+    resizes = sorted({(_feature_label(e), e["resize"]) for e in evals if e.get("resize")})
     for feat, resize in resizes:
         lines += ["", f"Preprocessing for {feat}: " + resize.replace("|", "\\|") + "."]
     section = "\n".join(lines) + "\n"
