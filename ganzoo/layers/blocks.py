@@ -1,9 +1,34 @@
 """Network trunks that several papers share (public API for plugins)."""
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["fc_upconv_generator"]
+__all__ = ["Blur2d", "fc_upconv_generator"]
+
+
+class Blur2d(nn.Module):
+    """A fixed [1, 2, 1] x [1, 2, 1] / 16 low-pass filter, per channel, size-preserving.
+
+    Put before a stride-2 convolution it anti-aliases the downsampling (Zhang 2019, "Making
+    Convolutional Networks Shift-Invariant Again"; StyleGAN's blurred resampling, Karras et
+    al. 2019): the filter's response at the Nyquist frequency is 0, so a period-2 px pattern
+    cannot alias onto a lower frequency, and the gradient that flows back to the input through
+    the strided convolution loses its checkerboard (Odena et al. 2016). Reflect padding keeps a
+    period-2 pattern periodic at the border, so it is removed there too. No parameters; the
+    kernel is a non-persistent buffer, so ``state_dict`` is unchanged.
+    """
+
+    def __init__(self):
+        super().__init__()
+        k = torch.tensor([1.0, 2.0, 1.0])
+        self.register_buffer("kernel", (k[:, None] * k[None, :] / 16).view(1, 1, 3, 3), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = x.shape[1]
+        x = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        return F.conv2d(x, self.kernel.to(x.dtype).expand(c, 1, 3, 3), groups=c)
 
 
 def fc_upconv_generator(latent_dim: int, fc_width: int, width: int, start: int, n_up: int,

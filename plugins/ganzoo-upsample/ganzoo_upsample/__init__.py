@@ -45,6 +45,18 @@ fakes alone). With BatchNorm in D that judges G's fakes by their own batch
 statistics, and on the jellyfish data G drifted to saturated colour blobs
 (steps 100 to 1,075 of a 5,600-step run). ``--objective-arg g_joint_batch=true``
 gives G's update the joint batch too (the ``upsample_jellyfish`` run uses it).
+
+Anti-aliasing (opt-in, not in the source): on the jellyfish data the source's
+networks grow a speckle lattice of 2-4 px period in G's samples. D's first
+three convolutions are 3x3 with stride 2 (a kernel the stride does not
+divide): a period-2 pattern aliases onto a flat offset that D cannot tell from
+a colour shift, and the gradient D sends back to G is a checkerboard (Odena et
+al. 2016), which G's nearest-neighbour upsampling reproduces. ``disc_blur=True``
+puts a [1,2,1] blur (``ganzoo.layers.Blur2d``) before each strided convolution
+of D, as StyleGAN does (Karras et al. 2019, after Zhang 2019);
+``gen_upsample="bilinear"`` upsamples G by bilinear interpolation instead of
+nearest, as StyleGAN does too. Both keep every parameter and its shape, so the
+source's parameter counts hold.
 """
 from __future__ import annotations
 
@@ -55,6 +67,7 @@ from torch import nn
 
 import ganzoo
 
+from ganzoo.layers import Blur2d
 from ganzoo.layers.keras import KerasSameConv2d, keras_batchnorm, keras_init_
 
 __all__ = ["UpsampleConfig", "UpsampleGenerator", "UpsampleDiscriminator", "ARCH", "register_architectures"]
@@ -88,6 +101,11 @@ class UpsampleConfig(ganzoo.GANConfig):
     leaky_slope: float = 0.2
     # Cuadro 2: Dropout 0.25 (Figura 8: after every LeakyReLU)
     dropout: float = 0.25
+    # NOT in the source (opt-in, see "Anti-aliasing" in the module doc): G's upsampling mode
+    # ("nearest", Keras' UpSampling2D default, or "bilinear") and a [1,2,1] blur before each of
+    # D's strided convolutions. Neither adds a parameter.
+    gen_upsample: str = "nearest"
+    disc_blur: bool = False
 
 
 class UpsampleGenerator(ganzoo.Generator):
@@ -100,6 +118,10 @@ class UpsampleGenerator(ganzoo.Generator):
                 f"upsample: {len(cfg.gen_channels)} upsampling blocks from {cfg.base_size}px "
                 f"do not reach {cfg.image_size}px"
             )
+        if cfg.gen_upsample not in ("nearest", "bilinear"):
+            raise ganzoo.GanzooError(
+                f"upsample: gen_upsample={cfg.gen_upsample!r} is not a mode: use 'nearest' (the source) or 'bilinear'"
+            )
         self.base = (cfg.base_channels, cfg.base_size, cfg.base_size)
         # Dense(4*4*256, activation='relu') (Cuadro 1; Figura 7 "dense", 413,696 params)
         self.project = nn.Linear(cfg.latent_dim, cfg.base_channels * cfg.base_size**2)
@@ -107,7 +129,8 @@ class UpsampleGenerator(ganzoo.Generator):
         c_in = cfg.base_channels
         for c_out in cfg.gen_channels:
             blocks.append(nn.Sequential(
-                nn.Upsample(scale_factor=2, mode="nearest"),  # Keras UpSampling2D default: nearest
+                # Keras UpSampling2D default: nearest; bilinear only when asked (module doc)
+                nn.Upsample(scale_factor=2, mode=cfg.gen_upsample),
                 KerasSameConv2d(c_in, c_out, 3),  # stride 1: same as padding=1
                 keras_batchnorm(c_out, cfg.keras_bn_momentum, cfg.bn_eps),
                 nn.ReLU(),
@@ -135,6 +158,8 @@ class UpsampleDiscriminator(ganzoo.Discriminator):
         layers: list[nn.Module] = []
         c_in, size = cfg.channels, cfg.image_size
         for i, (c_out, stride) in enumerate(zip(cfg.disc_channels, cfg.disc_strides)):
+            if cfg.disc_blur and stride > 1:
+                layers.append(Blur2d())  # anti-aliasing, not in the source (module doc)
             layers.append(KerasSameConv2d(c_in, c_out, 3, stride=stride))
             size = -(-size // stride)  # 'same': ceil(size / stride)
             if i == cfg.disc_zero_pad_after:

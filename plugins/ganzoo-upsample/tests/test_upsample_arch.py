@@ -232,3 +232,55 @@ def test_one_training_step_with_the_registered_objective():
     for name in ("loss_d", "loss_g", "d_real", "d_fake"):
         assert torch.isfinite(out[name]), name
     assert not torch.equal(before[0], G.project.weight) and not torch.equal(before[1], D.head.weight)
+
+
+# --- anti-aliasing options (not in the source; module doc "Anti-aliasing") ---
+
+def _nyquist_power(images: torch.Tensor) -> tuple[float, float]:
+    """Mean spectral power in the Nyquist row and column (period 2 px along y, along x) over the mean power."""
+    power = torch.fft.fft2(images.double()).abs().pow(2).mean((0, 1))
+    n = images.shape[-1] // 2
+    return (power[n, :].mean() / power.mean()).item(), (power[:, n].mean() / power.mean()).item()
+
+
+@pytest.mark.parametrize("blur", [False, True])
+def test_disc_blur_hides_period_2_patterns_and_their_gradient(blur):
+    torch.manual_seed(0)
+    D = UpsampleDiscriminator(UpsampleConfig(disc_blur=blur)).eval()
+    x = (torch.rand(8, 3, 64, 64) * 2 - 1).requires_grad_()
+    yy, xx = torch.meshgrid(torch.arange(64), torch.arange(64), indexing="ij")
+    out = D(x)
+    out.sum().backward()
+    with torch.no_grad():
+        for lattice in ((-1.0) ** (xx + yy), (-1.0) ** xx, (-1.0) ** yy):
+            change = (D(x + 0.3 * lattice) - out).abs().max().item()
+            assert (change < 1e-6) if blur else (change > 1e-4), change
+    # the gradient D sends back to G: no checkerboard at all with the blur (Odena et al. 2016)
+    for p in _nyquist_power(x.grad):
+        assert (p < 1e-8) if blur else (p > 0.1), p
+
+
+def test_anti_aliasing_keeps_the_source_parameters():
+    plain, aa = UpsampleConfig(), UpsampleConfig(disc_blur=True, gen_upsample="bilinear")
+    for build in (UpsampleGenerator, UpsampleDiscriminator):
+        a, b = build(plain), build(aa)
+        assert [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+        assert len(a.state_dict()) == len(b.state_dict())  # the blur kernel is not saved
+
+
+def test_bilinear_upsampling_changes_the_generator_output():
+    torch.manual_seed(0)
+    nearest = UpsampleGenerator(UpsampleConfig()).eval()
+    bilinear = UpsampleGenerator(UpsampleConfig(gen_upsample="bilinear")).eval()
+    bilinear.load_state_dict(nearest.state_dict())
+    z = torch.randn(4, 100)
+    with torch.no_grad():
+        a, b = nearest(z), bilinear(z)
+    assert b.shape == a.shape and not torch.allclose(a, b, atol=1e-3)
+    # nearest upsampling repeats pixels in 2x2 blocks before the last convs; bilinear does not
+    assert isinstance(bilinear.blocks[0][0], nn.Upsample) and bilinear.blocks[0][0].mode == "bilinear"
+
+
+def test_unknown_upsampling_mode_is_refused():
+    with pytest.raises(ganzoo.GanzooError, match="gen_upsample='bicubic'.*'nearest'.*'bilinear'"):
+        UpsampleGenerator(UpsampleConfig(gen_upsample="bicubic"))
