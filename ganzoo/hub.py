@@ -907,7 +907,8 @@ def _data_info(data_spec: str, *, license: str | None = None, datasets: Iterable
         "license": data_license or known.get("license"),
         "attribution": data_attribution or known.get("attribution")
         or f"Trained on {data_spec!r}; its source and license were not recorded (pass --data-license and --data-attribution).",
-        "weights_license": license or known.get("license") or "other",
+        # the help's promise: the weights default to the data's license, given or known
+        "weights_license": license or data_license or known.get("license") or "other",
     }
 
 

@@ -238,6 +238,17 @@ def test_a_checkpoint_of_a_run_loads_and_exports_like_the_run_did_at_that_step(t
     _one_line_error(lambda: ganzoo.load(loose), r"neither a model folder .* nor a run directory .* or one of its checkpoints")
 
 
+def test_the_weights_license_defaults_to_the_data_license_given(run, tmp_path):
+    cc = hub.export_model(run, tmp_path / "cc", data_license="cc-by-4.0", data_attribution="the test's shapes")
+    assert json.loads((cc / "config.json").read_text())["license"] == "cc-by-4.0"
+    assert "license: cc-by-4.0" in (cc / "README.md").read_text()
+    mit = hub.export_model(run, tmp_path / "mit", license="mit", data_license="cc-by-4.0")
+    assert json.loads((mit / "config.json").read_text())["license"] == "mit"
+    # re-exporting a folder keeps its license
+    again = hub.export_model(cc, tmp_path / "again")
+    assert json.loads((again / "config.json").read_text())["license"] == "cc-by-4.0"
+
+
 def test_cli_export_catalog_embedded_sample(run, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)  # the embedded copy needs no network
     out = tmp_path / "models" / "tiny_fashion"
