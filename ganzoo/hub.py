@@ -901,14 +901,14 @@ def _data_info(data_spec: str, *, license: str | None = None, datasets: Iterable
                data_license: str | None = None, data_attribution: str | None = None) -> dict[str, Any]:
     kind = data_spec.split(":", 1)[0] if ":" in (data_spec or "") else ""
     known = KNOWN_DATA.get(kind, {})
+    data_license = data_license or known.get("license")
     return {
         "kind": kind,
         "datasets": list(datasets) if datasets else list(known.get("datasets", [])),
-        "license": data_license or known.get("license"),
+        "license": data_license,
         "attribution": data_attribution or known.get("attribution")
         or f"Trained on {data_spec!r}; its source and license were not recorded (pass --data-license and --data-attribution).",
-        # the help's promise: the weights default to the data's license, given or known
-        "weights_license": license or data_license or known.get("license") or "other",
+        "weights_license": license or data_license or "other",  # default: the data's, as the help says
     }
 
 
