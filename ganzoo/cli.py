@@ -214,8 +214,24 @@ def _export_kwargs(args) -> dict:
 
 
 def cmd_export(args) -> int:
+    from .deploy import FORMATS, OPSET, export_generator
     from .hub import export_model
 
+    fmt = (args.format or "folder").lower()
+    if fmt not in FORMATS:
+        raise GanzooError(f"--format {args.format}: use one of {', '.join(FORMATS)}")
+    if fmt != "folder":
+        folder_only = sorted(k for k in _export_kwargs(args) if k != "generator_weights")
+        if folder_only:
+            flags = {"datasets": "dataset", "metrics": "metric", "generator_dtype": "bf16-generator"}
+            flag = "--" + flags.get(folder_only[0], folder_only[0]).replace("_", "-")
+            raise GanzooError(f"{flag} describes a model folder; it has no effect with --format {fmt}: drop it")
+        res = export_generator(args.ref, args.out, format=fmt, overwrite=args.overwrite,
+                               generator_weights=args.generator_weights)
+        what = f"ONNX opset {OPSET}, ONNX Runtime" if fmt == "onnx" else "TorchScript, torch.jit.load"
+        print(f"wrote {res.path} ({what} vs PyTorch on the same {res.batch} latents: "
+              f"max abs difference {res.max_abs_diff:.3g})")
+        return 0
     out = export_model(args.ref, args.out, overwrite=args.overwrite, **_export_kwargs(args))
     print(f"wrote model folder {out} (config.json, generator/discriminator.safetensors, README.md, samples.png)")
     return 0
@@ -277,9 +293,15 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_hub_commands(sub) -> None:
-    p = sub.add_parser("export", help="write a model folder (config, safetensors, card, samples) from a run")
-    p.add_argument("ref", metavar="RUN_DIR", help="run directory (or any model reference)")
-    p.add_argument("out", metavar="OUT_FOLDER", help="model folder to write")
+    p = sub.add_parser("export", help="write a model folder (config, safetensors, card, samples) from a run, "
+                                      "or the generator as ONNX / TorchScript")
+    p.add_argument("ref", metavar="REF", help="run directory, checkpoint, model folder, catalog name or ORG/NAME[@REV]")
+    p.add_argument("out", metavar="OUT_FOLDER", help="folder to write (the model folder; with --format onnx or "
+                   "torchscript: the folder that gets generator.onnx or generator.torchscript.pt)")
+    p.add_argument("--format", default="folder", metavar="FORMAT",
+                   help="folder (default: a model folder), onnx (OUT_FOLDER/generator.onnx, checked with ONNX "
+                        "Runtime; needs pip install 'ganzoo[onnx]') or torchscript "
+                        "(OUT_FOLDER/generator.torchscript.pt, checked with torch.jit.load)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing folder")
     _add_export_options(p)
     p.set_defaults(func=cmd_export)

@@ -69,7 +69,7 @@ from .errors import GanzooError
 from .io import atomic_path, save_grid, write_json
 
 __all__ = [
-    "GANModel", "load", "list_pretrained", "export_model", "push", "finetune",
+    "GANModel", "load", "list_pretrained", "export_model", "push", "finetune", "save_modules", "module_config",
     "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256",
 ]
 
@@ -1067,6 +1067,51 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
     return (model.G, model.D) if discriminator else model.G
 
 
+def module_config(G, D=None, *, name: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """The config.json of a model folder holding ``G`` (and ``D``): a loaded model's own config
+    (its recipe, lineage and data), or, for one built by :func:`ganzoo.create`, its architecture,
+    plugin and config."""
+    info = getattr(G, "model_info", None)
+    cfg = getattr(G, "gan_config", None)
+    arch = getattr(G, "arch_name", None)
+    if info:
+        config = copy.deepcopy(dict(info))
+    elif cfg is not None and arch:
+        k = int(G.num_classes)
+        config = {
+            "ganzoo_format": FORMAT, "library_name": "ganzoo", "ganzoo_version": _version(),
+            "name": "", "description": "", "architecture": arch, "plugin": _plugin_of(arch),
+            "arch_config": cfg.to_dict(), "image_shape": list(G.image_shape), "latent_dim": G.latent_dim,
+            "num_classes": k, "class_names": list(getattr(G, "class_names", None) or [str(i) for i in range(k)]),
+            "pixel_range": list(G.pixel_range), "training": {}, "lineage": None, "metrics": {},
+        }
+    else:
+        raise GanzooError(f"save_pretrained: this {type(G).__name__} does not know its architecture (build it with "
+                          f"ganzoo.create / ganzoo.create_model or load it with ganzoo.load)")
+    if D is not None and getattr(D, "arch_name", arch) != config["architecture"]:
+        raise GanzooError(f"save_pretrained: the discriminator is a {D.arch_name!r}, the generator a "
+                          f"{config['architecture']!r}; pass the discriminator built with this generator")
+    if name is not None:
+        config["name"] = name
+    if description is not None:
+        config["description"] = description
+    config.pop("weights", None)
+    config.pop("training_state", None)
+    config.pop("curves", None)  # the loss curves stay with the run they came from
+    return config
+
+
+def save_modules(G, folder: str | os.PathLike, *, discriminator=None, name: str | None = None,
+                 description: str | None = None) -> Path:
+    """``G.save_pretrained(folder)``: write ``G`` (and ``discriminator``) as a model folder."""
+    folder = Path(folder)
+    config = module_config(G, discriminator, name=name, description=description)
+    config["name"] = config.get("name") or folder.name
+    model = GANModel(G, discriminator, config=config)
+    model.save_pretrained(folder)
+    return folder
+
+
 def _one_generator(ref, weights: str) -> None:
     if weights != "auto":
         if not Path(str(ref)).expanduser().exists() and (Path(str(ref)).is_absolute() or str(ref).startswith(".")):
@@ -1180,7 +1225,8 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
     p = Path(str(ref)).expanduser()
     with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
         if p.is_dir() and (p / CONFIG_NAME).exists() and not export_kwargs:
-            GANModel.from_pretrained(str(p), discriminator=True)  # refuse to publish a folder that does not load
+            # refuse to publish a folder that does not load (G.save_pretrained may leave out D)
+            GANModel.from_pretrained(str(p), discriminator=(p / DISCRIMINATOR_FILE).is_file())
             folder = p
         else:
             # exported under the repository's name, as a run's export is named after its folder
