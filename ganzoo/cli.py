@@ -300,7 +300,7 @@ def _add_hub_commands(sub) -> None:
                    "torchscript: the folder that gets generator.onnx or generator.torchscript.pt)")
     p.add_argument("--format", default="folder", metavar="FORMAT",
                    help="folder (default: a model folder), onnx (OUT_FOLDER/generator.onnx, checked with ONNX "
-                        "Runtime; needs pip install 'ganzoo[onnx]') or torchscript "
+                        "Runtime; needs the [onnx] extra) or torchscript "
                         "(OUT_FOLDER/generator.torchscript.pt, checked with torch.jit.load)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing folder")
     _add_export_options(p)

@@ -17,7 +17,7 @@ lands in OUT only when the largest absolute difference is within tolerance.
 ONNX uses the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``)
 at opset :data:`OPSET`; an operator it cannot express (a plugin's custom op,
 for one) is reported by name, and TorchScript is the way out for such a model.
-Both need ``pip install 'ganzoo[onnx]'`` for ONNX (onnx, onnxruntime).
+ONNX needs the ``[onnx]`` extra (onnx, onnxruntime), which the README's set-up installs.
 """
 from __future__ import annotations
 
@@ -52,7 +52,6 @@ CHECK_BATCH = 3  # differs from TRACE_BATCH: a batch size baked into the graph f
 #: largest absolute difference from PyTorch accepted, as a fraction of the pixel range's width
 #: (float32 kernels differ in summation order: measured up to about 1e-6 on the released models)
 TOLERANCE = 1e-4
-ONNX_EXTRA = "pip install 'ganzoo[onnx]' (from a checkout: pip install -e '.[onnx]')"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +208,10 @@ def _quiet_native_output():
 def _need_onnx() -> None:
     missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
-        raise GanzooError(f"--format onnx needs {' and '.join(missing)}, which are not installed: {ONNX_EXTRA}")
+        from .hub import install_spec
+
+        raise GanzooError(f"--format onnx needs {' and '.join(missing)}, which are not installed: install the extra "
+                          f"[onnx]: pip install {install_spec(extra='onnx')} (in a checkout: pip install -e '.[onnx]')")
 
 
 def export_onnx(G, path: str | os.PathLike, *, label: str = "generator", opset: int = OPSET) -> Exported:

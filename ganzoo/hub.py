@@ -70,7 +70,7 @@ from .io import atomic_path, save_grid, write_json
 
 __all__ = [
     "GANModel", "load", "list_pretrained", "export_model", "push", "finetune", "save_modules", "module_config",
-    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256",
+    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256", "install_line",
 ]
 
 FORMAT = 1
@@ -90,6 +90,9 @@ SAMPLES_N = 64
 HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.\-]*/[\w.\-]+?)(?:@(?P<rev>[\w.\-/%]+))?$")
 CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROJECT_URL = "https://github.com/ganzoo/ganzoo"
+# ganzoo is installed from its repository: on the package index `ganzoo` is an unrelated project
+# and the plugins are not published (see the README's "Install")
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 # License and attribution of the data sets ganzoo knows, by dataset kind.
 KNOWN_DATA = {
@@ -107,6 +110,45 @@ KNOWN_DATA = {
                        "with their owners",
     },
 }
+
+
+# ---- installing from the repository ----------------------------------------------------------
+def install_spec(dist: str = "ganzoo", extra: str | None = None) -> str:
+    """A pip requirement, quoted for a shell, that installs ``dist`` (the core, or a first-party
+    plugin: one with a folder in the checkout's plugins/) from the repository; any other
+    distribution by its name."""
+    name = f"{dist}[{extra}]" if extra else dist
+    if dist == "ganzoo":
+        return f'"{name} @ git+{PROJECT_URL}"'
+    if (_CHECKOUT / "plugins" / dist / "pyproject.toml").is_file():
+        return f'"{name} @ git+{PROJECT_URL}#subdirectory=plugins/{dist}"'
+    return name
+
+
+def install_line(dist: str | None = None) -> str:
+    """``pip install ...`` for the core and plugin ``dist`` with the first-party plugins it
+    depends on (``ganzoo-cgan`` needs ``ganzoo-losses`` and ``ganzoo-sngan``), each from the
+    repository, so that the line works as written."""
+    from importlib import metadata
+
+    order: list[str] = []
+
+    def visit(d: str) -> None:
+        if d in order or d in ("ganzoo", "unknown", ""):
+            return
+        try:
+            reqs = metadata.requires(d) or []
+        except metadata.PackageNotFoundError:
+            reqs = []
+        for r in reqs:
+            dep = re.split(r"[\s<>=!~;\[(@]", r.strip(), maxsplit=1)[0].lower().replace("_", "-")
+            if dep.startswith("ganzoo-") and "extra ==" not in r:
+                visit(dep)
+        order.append(d)
+
+    if dist:
+        visit(dist)
+    return "pip install " + " ".join([install_spec()] + [install_spec(d) for d in order])
 
 
 # ---- small helpers ----------------------------------------------------------------------------
@@ -512,7 +554,7 @@ def _check_config(config: Any, label: str) -> dict[str, Any]:
     fmt = config.get("ganzoo_format", FORMAT)
     if not isinstance(fmt, int) or fmt > FORMAT:
         raise GanzooError(f"{label}: {CONFIG_NAME} has format {fmt!r}, newer than this ganzoo reads ({FORMAT}); "
-                          f"upgrade ganzoo (pip install -U ganzoo)")
+                          f"upgrade ganzoo ({install_line().replace('pip install', 'pip install -U', 1)})")
     return config
 
 
@@ -525,7 +567,8 @@ def _build(config: dict[str, Any], label: str):
     if arch not in reg.architectures:
         plugin = config.get("plugin") or {}
         dist, ver = plugin.get("distribution"), plugin.get("version")
-        want = f"{dist}=={ver}" if dist and ver and ver not in ("unknown", "local") else (dist or f"ganzoo-{arch}")
+        want = install_spec(dist) if dist and install_spec(dist) != dist else (
+            f"{dist}=={ver}" if dist and ver and ver not in ("unknown", "local") else (dist or f"ganzoo-{arch}"))
         raise GanzooError(
             f"{label}: architecture {arch!r} is not provided by any installed plugin; it comes from {dist or 'an unrecorded distribution'}: "
             f"pip install {want} (installed: {', '.join(sorted(reg.architectures)) or 'none'})"
@@ -694,7 +737,7 @@ A **{{ architecture }}** generative adversarial network from the `{{ distributio
 ## How to load
 
 ```bash
-pip install ganzoo {{ distribution }}
+{{ install }}
 ganzoo sample {{ ref }} -n 64 -o grid.png
 ```
 
@@ -789,6 +832,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
         seed=SAMPLES_SEED,
         architecture=config.get("architecture"),
         distribution=plugin.get("distribution", "ganzoo"),
+        install=install_line(plugin.get("distribution")),
         repo_url=PROJECT_URL,
         image="x".join(map(str, shape)),
         image_shape=", ".join(map(str, shape)),
