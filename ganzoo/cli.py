@@ -271,6 +271,11 @@ def cmd_catalog_add(args) -> int:
 
     entry = add_catalog_entry(args.name, args.folder, repo=args.repo, revision=args.revision,
                               catalog=args.catalog, embed=not args.no_embed, description=args.description)
+    import re
+
+    if not re.fullmatch(r"[0-9a-f]{40}", args.revision):
+        print(f"warning: --revision {args.revision} is not a commit: a branch or tag can move (the sha256 check then "
+              f"refuses the new files); pin the commit `ganzoo push` printed", file=sys.stderr)
     where = f", embedded at {entry.embedded}" if entry.embedded else ""
     print(f"catalog {args.catalog or catalog_path()}: {entry.name} -> {entry.repo}@{entry.revision} "
           f"({len(entry.files)} files pinned by sha256{where})")
