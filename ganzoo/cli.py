@@ -70,7 +70,14 @@ def cmd_list(args) -> int:
 
         rows = list_pretrained(detail=True)
         for entry in rows:
-            print(f"{entry['name']:<24} {entry['architecture']:<12} {entry['image']:<10} {entry['where']}")
+            print(f"{entry['name']:<24} {entry['architecture']:<12} {entry['image']:<10} "
+                  f"{entry['license'] or '?':<10} {entry['where']}")
+            m = entry["metrics"]
+            numbers = ", ".join(f"{label} {m[key]:.4g}" for key, label in (
+                ("fid", "Inception FID"), ("kid", "KID"), ("precision", "precision"), ("recall", "recall"),
+                ("fid_fmnist_classifier", "classifier FID")) if isinstance(m.get(key), (int, float)))
+            if entry["description"] or numbers:
+                print(f"    {entry['description']}" + (f"; {numbers}" if numbers else ""))
         if not rows:
             print(f"no pretrained models in the catalog {catalog_path()} yet; add one with `ganzoo catalog add`")
         return 0

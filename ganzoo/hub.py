@@ -323,7 +323,8 @@ def add_catalog_entry(name: str, folder: str | os.PathLike, *, repo: str, revisi
 
 def list_pretrained(detail: bool = False):
     """Names of the catalog's models, sorted; ``detail=True``: one dict per model
-    (name, repo, revision, architecture, image, where: embedded / cached / hub, description)."""
+    (name, repo, revision, architecture, image, where: embedded / cached / hub, description, and
+    from its config.json when it is here: license and metrics)."""
     from huggingface_hub import try_to_load_from_cache
 
     entries = load_catalog()
@@ -339,9 +340,32 @@ def list_pretrained(detail: bool = False):
             except Exception:
                 hit = None
             where = "cached" if isinstance(hit, str) else f"hub {e.repo}@{e.revision[:12]}"
+        config = _local_config(e)
         rows.append({"name": name, "repo": e.repo, "revision": e.revision, "architecture": e.architecture,
-                     "image": "x".join(map(str, e.image_shape)), "where": where, "description": e.description})
+                     "image": "x".join(map(str, e.image_shape)), "where": where, "description": e.description,
+                     "license": config.get("license") or "", "metrics": dict(config.get("metrics") or {})})
     return rows
+
+
+def _local_config(e: CatalogEntry) -> dict[str, Any]:
+    """A catalog model's config.json when it is here (embedded or cached) and matches the catalog's
+    sha256; {} otherwise (listing never downloads)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = e.embedded / CONFIG_NAME if e.embedded is not None else None
+    if path is None or not path.is_file():
+        try:
+            hit = try_to_load_from_cache(e.repo, CONFIG_NAME, revision=e.revision)
+        except Exception:
+            hit = None
+        path = Path(hit) if isinstance(hit, str) else None
+    if path is None or file_sha256(path) != e.files.get(CONFIG_NAME):
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _unknown_name(ref: str) -> GanzooError:

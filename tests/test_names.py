@@ -128,3 +128,18 @@ def test_top_level_train_and_export(tiny_plugin, tiny_fmnist, tmp_path, monkeypa
     assert res.max_abs_diff is not None and res.max_abs_diff < 1e-4
     _one_line(lambda: ganzoo.export(tmp_path / "model", tmp_path / "d2", format="onnx", name="x"),
               "describe.* a model folder")
+
+
+def test_list_pretrained_shows_license_description_and_numbers(capsys):
+    from ganzoo.cli import main
+
+    assert main(["list", "--pretrained"]) == 0
+    out = capsys.readouterr().out
+    rows = {r["name"]: r for r in ganzoo.list_pretrained(detail=True)}
+    config = json.loads((Path(ganzoo.__file__).parents[1] / "models" / "dcgan_fashion" / "config.json").read_text())
+    assert rows["dcgan_fashion"]["license"] == config["license"]
+    assert rows["dcgan_fashion"]["metrics"] == config["metrics"]
+    line = out.split("dcgan_fashion", 1)[1].splitlines()
+    assert config["license"] in line[0]
+    assert rows["dcgan_fashion"]["description"] in line[1]
+    assert f"Inception FID {config['metrics']['fid']:.4g}" in line[1]
