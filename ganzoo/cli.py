@@ -70,7 +70,14 @@ def cmd_list(args) -> int:
 
         rows = list_pretrained(detail=True)
         for entry in rows:
-            print(f"{entry['name']:<24} {entry['architecture']:<12} {entry['image']:<10} {entry['where']}")
+            print(f"{entry['name']:<24} {entry['architecture']:<12} {entry['image']:<10} "
+                  f"{entry['license'] or '?':<10} {entry['where']}")
+            m = entry["metrics"]
+            numbers = ", ".join(f"{label} {m[key]:.4g}" for key, label in (
+                ("fid", "Inception FID"), ("kid", "KID"), ("precision", "precision"), ("recall", "recall"),
+                ("fid_fmnist_classifier", "classifier FID")) if isinstance(m.get(key), (int, float)))
+            if entry["description"] or numbers:
+                print(f"    {entry['description']}" + (f"; {numbers}" if numbers else ""))
         if not rows:
             print(f"no pretrained models in the catalog {catalog_path()} yet; add one with `ganzoo catalog add`")
         return 0
@@ -214,8 +221,24 @@ def _export_kwargs(args) -> dict:
 
 
 def cmd_export(args) -> int:
+    from .deploy import FORMATS, OPSET, export_generator
     from .hub import export_model
 
+    fmt = (args.format or "folder").lower()
+    if fmt not in FORMATS:
+        raise GanzooError(f"--format {args.format}: use one of {', '.join(FORMATS)}")
+    if fmt != "folder":
+        folder_only = sorted(k for k in _export_kwargs(args) if k != "generator_weights")
+        if folder_only:
+            flags = {"datasets": "dataset", "metrics": "metric", "generator_dtype": "bf16-generator"}
+            flag = "--" + flags.get(folder_only[0], folder_only[0]).replace("_", "-")
+            raise GanzooError(f"{flag} describes a model folder; it has no effect with --format {fmt}: drop it")
+        res = export_generator(args.ref, args.out, format=fmt, overwrite=args.overwrite,
+                               generator_weights=args.generator_weights)
+        what = f"ONNX opset {OPSET}, ONNX Runtime" if fmt == "onnx" else "TorchScript, torch.jit.load"
+        print(f"wrote {res.path} ({what} vs PyTorch on the same {res.batch} latents: "
+              f"max abs difference {res.max_abs_diff:.3g})")
+        return 0
     out = export_model(args.ref, args.out, overwrite=args.overwrite, **_export_kwargs(args))
     print(f"wrote model folder {out} (config.json, generator/discriminator.safetensors, README.md, samples.png)")
     return 0
@@ -255,6 +278,11 @@ def cmd_catalog_add(args) -> int:
 
     entry = add_catalog_entry(args.name, args.folder, repo=args.repo, revision=args.revision,
                               catalog=args.catalog, embed=not args.no_embed, description=args.description)
+    import re
+
+    if not re.fullmatch(r"[0-9a-f]{40}", args.revision):
+        print(f"warning: --revision {args.revision} is not a commit: a branch or tag can move (the sha256 check then "
+              f"refuses the new files); pin the commit `ganzoo push` printed", file=sys.stderr)
     where = f", embedded at {entry.embedded}" if entry.embedded else ""
     print(f"catalog {args.catalog or catalog_path()}: {entry.name} -> {entry.repo}@{entry.revision} "
           f"({len(entry.files)} files pinned by sha256{where})")
@@ -277,9 +305,15 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_hub_commands(sub) -> None:
-    p = sub.add_parser("export", help="write a model folder (config, safetensors, card, samples) from a run")
-    p.add_argument("ref", metavar="RUN_DIR", help="run directory (or any model reference)")
-    p.add_argument("out", metavar="OUT_FOLDER", help="model folder to write")
+    p = sub.add_parser("export", help="write a model folder (config, safetensors, card, samples) from a run, "
+                                      "or the generator as ONNX / TorchScript")
+    p.add_argument("ref", metavar="REF", help="run directory, checkpoint, model folder, catalog name or ORG/NAME[@REV]")
+    p.add_argument("out", metavar="OUT_FOLDER", help="folder to write (the model folder; with --format onnx or "
+                   "torchscript: the folder that gets generator.onnx or generator.torchscript.pt)")
+    p.add_argument("--format", default="folder", metavar="FORMAT",
+                   help="folder (default: a model folder), onnx (OUT_FOLDER/generator.onnx, checked with ONNX "
+                        "Runtime; needs the [onnx] extra) or torchscript "
+                        "(OUT_FOLDER/generator.torchscript.pt, checked with torch.jit.load)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing folder")
     _add_export_options(p)
     p.set_defaults(func=cmd_export)

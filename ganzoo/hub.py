@@ -69,8 +69,8 @@ from .errors import GanzooError
 from .io import atomic_path, save_grid, write_json
 
 __all__ = [
-    "GANModel", "load", "list_pretrained", "export_model", "push", "finetune",
-    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256",
+    "GANModel", "load", "list_pretrained", "export_model", "push", "finetune", "save_modules", "module_config",
+    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256", "install_line",
 ]
 
 FORMAT = 1
@@ -90,6 +90,9 @@ SAMPLES_N = 64
 HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.\-]*/[\w.\-]+?)(?:@(?P<rev>[\w.\-/%]+))?$")
 CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PROJECT_URL = "https://github.com/ganzoo/ganzoo"
+# ganzoo is installed from its repository: on the package index `ganzoo` is an unrelated project
+# and the plugins are not published (see the README's "Install")
+_CHECKOUT = Path(__file__).resolve().parents[1]
 
 # License and attribution of the data sets ganzoo knows, by dataset kind.
 KNOWN_DATA = {
@@ -107,6 +110,45 @@ KNOWN_DATA = {
                        "with their owners",
     },
 }
+
+
+# ---- installing from the repository ----------------------------------------------------------
+def install_spec(dist: str = "ganzoo", extra: str | None = None) -> str:
+    """A pip requirement, quoted for a shell, that installs ``dist`` (the core, or a first-party
+    plugin: one with a folder in the checkout's plugins/) from the repository; any other
+    distribution by its name."""
+    name = f"{dist}[{extra}]" if extra else dist
+    if dist == "ganzoo":
+        return f'"{name} @ git+{PROJECT_URL}"'
+    if (_CHECKOUT / "plugins" / dist / "pyproject.toml").is_file():
+        return f'"{name} @ git+{PROJECT_URL}#subdirectory=plugins/{dist}"'
+    return name
+
+
+def install_line(dist: str | None = None) -> str:
+    """``pip install ...`` for the core and plugin ``dist`` with the first-party plugins it
+    depends on (``ganzoo-cgan`` needs ``ganzoo-losses`` and ``ganzoo-sngan``), each from the
+    repository, so that the line works as written."""
+    from importlib import metadata
+
+    order: list[str] = []
+
+    def visit(d: str) -> None:
+        if d in order or d in ("ganzoo", "unknown", ""):
+            return
+        try:
+            reqs = metadata.requires(d) or []
+        except metadata.PackageNotFoundError:
+            reqs = []
+        for r in reqs:
+            dep = re.split(r"[\s<>=!~;\[(@]", r.strip(), maxsplit=1)[0].lower().replace("_", "-")
+            if dep.startswith("ganzoo-") and "extra ==" not in r:
+                visit(dep)
+        order.append(d)
+
+    if dist:
+        visit(dist)
+    return "pip install " + " ".join([install_spec()] + [install_spec(d) for d in order])
 
 
 # ---- small helpers ----------------------------------------------------------------------------
@@ -281,7 +323,8 @@ def add_catalog_entry(name: str, folder: str | os.PathLike, *, repo: str, revisi
 
 def list_pretrained(detail: bool = False):
     """Names of the catalog's models, sorted; ``detail=True``: one dict per model
-    (name, repo, revision, architecture, image, where: embedded / cached / hub, description)."""
+    (name, repo, revision, architecture, image, where: embedded / cached / hub, description, and
+    from its config.json when it is here: license and metrics)."""
     from huggingface_hub import try_to_load_from_cache
 
     entries = load_catalog()
@@ -297,9 +340,32 @@ def list_pretrained(detail: bool = False):
             except Exception:
                 hit = None
             where = "cached" if isinstance(hit, str) else f"hub {e.repo}@{e.revision[:12]}"
+        config = _local_config(e)
         rows.append({"name": name, "repo": e.repo, "revision": e.revision, "architecture": e.architecture,
-                     "image": "x".join(map(str, e.image_shape)), "where": where, "description": e.description})
+                     "image": "x".join(map(str, e.image_shape)), "where": where, "description": e.description,
+                     "license": config.get("license") or "", "metrics": dict(config.get("metrics") or {})})
     return rows
+
+
+def _local_config(e: CatalogEntry) -> dict[str, Any]:
+    """A catalog model's config.json when it is here (embedded or cached) and matches the catalog's
+    sha256; {} otherwise (listing never downloads)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    path = e.embedded / CONFIG_NAME if e.embedded is not None else None
+    if path is None or not path.is_file():
+        try:
+            hit = try_to_load_from_cache(e.repo, CONFIG_NAME, revision=e.revision)
+        except Exception:
+            hit = None
+        path = Path(hit) if isinstance(hit, str) else None
+    if path is None or file_sha256(path) != e.files.get(CONFIG_NAME):
+        return {}
+    try:
+        config = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _unknown_name(ref: str) -> GanzooError:
@@ -512,7 +578,7 @@ def _check_config(config: Any, label: str) -> dict[str, Any]:
     fmt = config.get("ganzoo_format", FORMAT)
     if not isinstance(fmt, int) or fmt > FORMAT:
         raise GanzooError(f"{label}: {CONFIG_NAME} has format {fmt!r}, newer than this ganzoo reads ({FORMAT}); "
-                          f"upgrade ganzoo (pip install -U ganzoo)")
+                          f"upgrade ganzoo ({install_line().replace('pip install', 'pip install -U', 1)})")
     return config
 
 
@@ -525,7 +591,8 @@ def _build(config: dict[str, Any], label: str):
     if arch not in reg.architectures:
         plugin = config.get("plugin") or {}
         dist, ver = plugin.get("distribution"), plugin.get("version")
-        want = f"{dist}=={ver}" if dist and ver and ver not in ("unknown", "local") else (dist or f"ganzoo-{arch}")
+        want = install_spec(dist) if dist and install_spec(dist) != dist else (
+            f"{dist}=={ver}" if dist and ver and ver not in ("unknown", "local") else (dist or f"ganzoo-{arch}"))
         raise GanzooError(
             f"{label}: architecture {arch!r} is not provided by any installed plugin; it comes from {dist or 'an unrecorded distribution'}: "
             f"pip install {want} (installed: {', '.join(sorted(reg.architectures)) or 'none'})"
@@ -694,7 +761,7 @@ A **{{ architecture }}** generative adversarial network from the `{{ distributio
 ## How to load
 
 ```bash
-pip install ganzoo {{ distribution }}
+{{ install }}
 ganzoo sample {{ ref }} -n 64 -o grid.png
 ```
 
@@ -789,6 +856,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
         seed=SAMPLES_SEED,
         architecture=config.get("architecture"),
         distribution=plugin.get("distribution", "ganzoo"),
+        install=install_line(plugin.get("distribution")),
         repo_url=PROJECT_URL,
         image="x".join(map(str, shape)),
         image_shape=", ".join(map(str, shape)),
@@ -1067,6 +1135,51 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
     return (model.G, model.D) if discriminator else model.G
 
 
+def module_config(G, D=None, *, name: str | None = None, description: str | None = None) -> dict[str, Any]:
+    """The config.json of a model folder holding ``G`` (and ``D``): a loaded model's own config
+    (its recipe, lineage and data), or, for one built by :func:`ganzoo.create`, its architecture,
+    plugin and config."""
+    info = getattr(G, "model_info", None)
+    cfg = getattr(G, "gan_config", None)
+    arch = getattr(G, "arch_name", None)
+    if info:
+        config = copy.deepcopy(dict(info))
+    elif cfg is not None and arch:
+        k = int(G.num_classes)
+        config = {
+            "ganzoo_format": FORMAT, "library_name": "ganzoo", "ganzoo_version": _version(),
+            "name": "", "description": "", "architecture": arch, "plugin": _plugin_of(arch),
+            "arch_config": cfg.to_dict(), "image_shape": list(G.image_shape), "latent_dim": G.latent_dim,
+            "num_classes": k, "class_names": list(getattr(G, "class_names", None) or [str(i) for i in range(k)]),
+            "pixel_range": list(G.pixel_range), "training": {}, "lineage": None, "metrics": {},
+        }
+    else:
+        raise GanzooError(f"save_pretrained: this {type(G).__name__} does not know its architecture (build it with "
+                          f"ganzoo.create / ganzoo.create_model or load it with ganzoo.load)")
+    if D is not None and getattr(D, "arch_name", arch) != config["architecture"]:
+        raise GanzooError(f"save_pretrained: the discriminator is a {D.arch_name!r}, the generator a "
+                          f"{config['architecture']!r}; pass the discriminator built with this generator")
+    if name is not None:
+        config["name"] = name
+    if description is not None:
+        config["description"] = description
+    config.pop("weights", None)
+    config.pop("training_state", None)
+    config.pop("curves", None)  # the loss curves stay with the run they came from
+    return config
+
+
+def save_modules(G, folder: str | os.PathLike, *, discriminator=None, name: str | None = None,
+                 description: str | None = None) -> Path:
+    """``G.save_pretrained(folder)``: write ``G`` (and ``discriminator``) as a model folder."""
+    folder = Path(folder)
+    config = module_config(G, discriminator, name=name, description=description)
+    config["name"] = config.get("name") or folder.name
+    model = GANModel(G, discriminator, config=config)
+    model.save_pretrained(folder)
+    return folder
+
+
 def _one_generator(ref, weights: str) -> None:
     if weights != "auto":
         if not Path(str(ref)).expanduser().exists() and (Path(str(ref)).is_absolute() or str(ref).startswith(".")):
@@ -1180,7 +1293,8 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
     p = Path(str(ref)).expanduser()
     with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
         if p.is_dir() and (p / CONFIG_NAME).exists() and not export_kwargs:
-            GANModel.from_pretrained(str(p), discriminator=True)  # refuse to publish a folder that does not load
+            # refuse to publish a folder that does not load (G.save_pretrained may leave out D)
+            GANModel.from_pretrained(str(p), discriminator=(p / DISCRIMINATOR_FILE).is_file())
             folder = p
         else:
             # exported under the repository's name, as a run's export is named after its folder

@@ -62,6 +62,18 @@ class _GANModule(nn.Module):
             return b.device
         return torch.device("cpu")
 
+    @property
+    def config(self):
+        """The architecture config this network was built from: the plugin's
+        :class:`~ganzoo.GANConfig` dataclass (``G.config.image_size``; ``G.config.to_dict()`` is the
+        ``arch_config`` of a model folder's config.json), as ``model.config`` is in transformers.
+        None for a network built without :func:`ganzoo.create` / :func:`ganzoo.load`."""
+        return self.__dict__.get("gan_config")
+
+    @config.setter
+    def config(self, value) -> None:
+        self.__dict__["gan_config"] = value
+
 
 class Generator(_GANModule):
     """Maps latent vectors (and labels, for conditional models) to images.
@@ -170,6 +182,50 @@ class Generator(_GANModule):
         finally:
             self.train(was_training)
         return torch.cat(out) if out else torch.empty(0, *self.image_shape, device=device)
+
+
+    # ---- huggingface_hub's names (ModelHubMixin): from_pretrained, save_pretrained, push_to_hub ----
+    @classmethod
+    def from_pretrained(cls, ref, *, device=None, discriminator: bool = False, revision: str | None = None,
+                        generator_weights: str = "auto"):
+        """:func:`ganzoo.load` under huggingface_hub's name: ``ganzoo.Generator.from_pretrained(ref)``
+        takes a catalog name, a model folder, a run (or checkpoint) or ``org/name[@revision]``.
+        Called on an architecture's class, the model must be of that class."""
+        from .errors import GanzooError
+        from .hub import load
+
+        out = load(ref, device=device, discriminator=discriminator, revision=revision,
+                   generator_weights=generator_weights)
+        G = out[0] if discriminator else out
+        if not isinstance(G, cls):
+            raise GanzooError(f"{ref}: holds a {type(G).__name__} (architecture {getattr(G, 'arch_name', '?')!r}), "
+                              f"not a {cls.__name__}; load it with ganzoo.Generator.from_pretrained")
+        return out
+
+    def save_pretrained(self, save_directory, *, discriminator: "Discriminator | None" = None,
+                        name: str | None = None, description: str | None = None):
+        """Write a model folder (config.json, generator.safetensors, README.md, samples.png; and
+        discriminator.safetensors with ``discriminator``) that :func:`ganzoo.load` and the Hub read.
+        A loaded model keeps its config.json (recipe, lineage, data); a new one records its
+        architecture and config. Returns the folder."""
+        from .hub import save_modules
+
+        return save_modules(self, save_directory, discriminator=discriminator, name=name, description=description)
+
+    def push_to_hub(self, repo_id: str, *, discriminator: "Discriminator | None" = None, private: bool | None = None,
+                    branch: str | None = None, token: str | None = None, commit_message: str | None = None,
+                    name: str | None = None, description: str | None = None) -> dict:
+        """Save as a model folder and upload it to the Hub repository ``repo_id`` (created if
+        missing), as ``ganzoo push`` does; returns ``{"repo", "revision", "url"}``."""
+        import tempfile
+        from pathlib import Path
+
+        from .hub import push
+
+        with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
+            folder = self.save_pretrained(Path(tmp) / repo_id.split("/")[-1], discriminator=discriminator,
+                                          name=name, description=description)
+            return push(folder, repo_id, private=private, branch=branch, token=token, commit_message=commit_message)
 
 
 class Discriminator(_GANModule):

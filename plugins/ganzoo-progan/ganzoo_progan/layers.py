@@ -116,6 +116,9 @@ class MinibatchStddev(nn.Module):
 
 def upsample(x: torch.Tensor, factor: int = 2) -> torch.Tensor:
     """Nearest-neighbour up-sampling (§A.1 'upsample' = replicating each pixel, the authors' ``upscale2d``)."""
+    # int(): the factor comes from static shapes (image_size // x.shape[-1]); a tracer (ONNX,
+    # TorchScript export) sees shapes as tensors, and interpolate refuses a tensor scale factor
+    factor = int(factor)
     return x if factor == 1 else F.interpolate(x, scale_factor=factor, mode="nearest")
 
 
