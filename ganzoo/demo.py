@@ -21,8 +21,10 @@ so ``import ganzoo`` and ``ganzoo --help`` do not pay for it.
 """
 from __future__ import annotations
 
+import atexit
 import errno
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -74,7 +76,8 @@ class DemoApp:
         self.device = device
         self._models: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self.workdir = Path(tempfile.mkdtemp(prefix="ganzoo-demo-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="ganzoo-demo-"))  # the walks' GIFs, removed at exit
+        atexit.register(shutil.rmtree, self.workdir, True)
 
     @property
     def choices(self) -> list[str]:
