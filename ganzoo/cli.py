@@ -240,6 +240,13 @@ def cmd_export(args) -> int:
               f"max abs difference {res.max_abs_diff:.3g})")
         return 0
     out = export_model(args.ref, args.out, overwrite=args.overwrite, **_export_kwargs(args))
+    if args.space:
+        from .hub import write_space
+
+        write_space(out)
+        print(f"wrote Space folder {out} (app.py, requirements.txt, config.json, weights, README.md with sdk: gradio); "
+              f"try it with `python {out}/app.py`")
+        return 0
     print(f"wrote model folder {out} (config.json, generator/discriminator.safetensors, README.md, samples.png)")
     return 0
 
@@ -289,8 +296,10 @@ def cmd_catalog_add(args) -> int:
     return 0
 
 
-def _add_export_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", help="model name in the card and config (default: OUT_FOLDER's name for a run; a model folder keeps its name)")
+def _add_export_options(p: argparse.ArgumentParser, *, push: bool = False) -> None:
+    p.add_argument("--name", help="model name in the card and config (default: "
+                   + ("the repository's name" if push else "OUT_FOLDER's name for a run; a model folder keeps its name")
+                   + ")")
     p.add_argument("--description", help="one paragraph for the model card")
     p.add_argument("--license", help="license of the weights, a Hub license id (default: the data's, else 'other')")
     p.add_argument("--dataset", action="append", metavar="HUB_DATASET_ID", help="dataset id for the card metadata")
@@ -315,17 +324,20 @@ def _add_hub_commands(sub) -> None:
                         "Runtime; needs the [onnx] extra) or torchscript "
                         "(OUT_FOLDER/generator.torchscript.pt, checked with torch.jit.load)")
     p.add_argument("--overwrite", action="store_true", help="replace the files of an existing folder")
+    p.add_argument("--space", action="store_true",
+                   help="also write app.py and requirements.txt: the folder is then a Hugging Face (Gradio) Space "
+                        "serving `ganzoo demo` for this model")
     _add_export_options(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("push", help="publish a run or a model folder to the Hugging Face Hub")
-    p.add_argument("ref", metavar="RUN_OR_FOLDER")
+    p.add_argument("ref", metavar="RUN_OR_FOLDER", help="run directory (exported first) or model folder")
     p.add_argument("--repo", required=True, metavar="ORG/NAME", help="Hub repository (created if missing)")
     p.add_argument("--private", action="store_true", help="create the repository private")
     p.add_argument("--branch", "--revision", dest="branch", help="branch to commit to (created; default main)")
     p.add_argument("--token", help="Hub token (default: `hf auth login`'s, or HF_TOKEN)")
     p.add_argument("--message", help="commit message")
-    _add_export_options(p)
+    _add_export_options(p, push=True)
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser(
@@ -333,7 +345,7 @@ def _add_hub_commands(sub) -> None:
         description="Fine-tune REF (catalog name, model folder, run directory or ORG/NAME[@REV]) on --data. "
                     "--freeze PART freezes a part the architecture declares freezable "
                     "(e.g. began: encoder; an unknown part's error lists them).")
-    p.add_argument("ref", metavar="REF")
+    p.add_argument("ref", metavar="REF", help="the model to start from")
     _add_train_options(p)
     p.set_defaults(func=cmd_finetune, arch=None)
 
@@ -350,7 +362,60 @@ def _add_hub_commands(sub) -> None:
     c.set_defaults(func=cmd_catalog_add)
 
 
+# ---- demo (Gradio, optional: imported only when the command runs) ------------------------------
+def cmd_demo(args) -> int:
+    from .demo import launch_demo
+
+    try:
+        launch_demo(args.models, host=args.host, port=args.port, share=args.share, device=args.device,
+                    include_catalog=not args.no_catalog, open_browser=args.open)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _add_demo_command(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="a local web page (Gradio) to sample, walk between seeds and do latent arithmetic",
+        description="Serves a page on http://HOST:PORT for the models named (model folders, runs, catalog names, "
+                    "ORG/NAME) and the catalog's: a grid (seed, count, truncation), a slerp walk between two seeds "
+                    "(GIF) and latent arithmetic. Offline, on the CPU; needs `pip install 'ganzoo[demo]'`. "
+                    "Stop it with Ctrl-C.")
+    p.add_argument("models", nargs="*", metavar="MODEL", help="models to offer first (default: the catalog's)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--share", action="store_true",
+                   help="also open a public gradio.live link (needs the internet; off by default)")
+    p.add_argument("--no-catalog", action="store_true", help="offer only the MODELs named")
+    p.add_argument("--open", action="store_true", help="open the page in the default web browser")
+    p.add_argument("--device", default=None, help="auto (CUDA when available), cpu, cuda (default: cpu)")
+    add_threads_option(p)
+    p.set_defaults(func=cmd_demo)
+
+
 # ---- parser ---------------------------------------------------------------------------------
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default, as ArgumentDefaultsHelpFormatter does, where there is one to
+    show: not for flags, options without a default (None), or help that already states it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is False or default == argparse.SUPPRESS
+                or "default" in text
+                or "%(default)" in text or isinstance(action, (argparse._StoreTrueAction, argparse._VersionAction))):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser with :class:`HelpFormatter` for itself and its sub-commands."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset as KIND:PATH, e.g. fashion-mnist:../shared/datasets/fashion-mnist")
     p.add_argument("--label", help="which label a labelled dataset provides (e.g. utkface: gender, race, age_group)")
@@ -373,7 +438,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", type=_kv, action="append", metavar="KEY=VALUE", help="architecture config field")
     p.add_argument("--objective", help="objective name (default: the architecture's)")
     p.add_argument("--objective-arg", type=_kv, action="append", metavar="KEY=VALUE", help="objective hyper-parameter")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights, data order, latents and augmentations")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA, or a CPU with AVX-512 BF16)")
     p.add_argument("--channels-last", action="store_true",
@@ -387,10 +453,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help="DiffAugment (Zhao et al. 2020) on every image D sees, real and generated, for small "
                         "datasets: some of color,translation,cutout,zoom, comma-separated (zoom: ganzoo's "
                         "bilinear zoom-in by 1-2x of half the images, see ganzoo.augment)")
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--sample-every", type=int, default=500)
-    p.add_argument("--checkpoint-every", type=int, default=500)
-    p.add_argument("--keep-checkpoints", type=int, default=2)
+    p.add_argument("--log-every", type=int, default=50, metavar="STEPS",
+                   help="log the losses (log.jsonl, loss.png, the progress bar) every STEPS steps")
+    p.add_argument("--sample-every", type=int, default=500, metavar="STEPS",
+                   help="write a fixed-latent sample grid to samples/ every STEPS steps")
+    p.add_argument("--checkpoint-every", type=int, default=500, metavar="STEPS",
+                   help="save a checkpoint every STEPS steps (and at the end, and on Ctrl-C/SIGTERM)")
+    p.add_argument("--keep-checkpoints", type=int, default=2, metavar="K", help="keep the K newest checkpoints")
     p.add_argument("--freeze", action="append", metavar="PART", help="freeze a part the architecture declares freezable")
     p.add_argument("--ema", type=float, metavar="DECAY", default=0.0,
                    help="keep an exponential moving average of G's weights (e.g. 0.999) for grids, sampling and "
@@ -406,17 +475,18 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="ganzoo", description="A zoo of GANs: list, train, sample, share.")
+    parser = ArgumentParser(prog="ganzoo", description="A zoo of GANs: list, train, sample, share.")
     parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
     p = sub.add_parser("list", help="architectures, objectives and datasets (or --pretrained models)")
     p.add_argument("--pretrained", action="store_true", help="list pretrained models instead")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("plugins", help="installed plugin distributions and what each registered")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print a JSON list: name, distribution, version, hooks and what each registered (or its error)")
     p.set_defaults(func=cmd_plugins)
 
     p = sub.add_parser("train", help="train an architecture on a dataset")
@@ -429,13 +499,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
     p.add_argument("-n", type=positive_int, default=64, help="number of images")
     p.add_argument("-o", "--output", default="samples.png", help="PNG to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the latents (and labels); a card's grid names its seed")
     p.add_argument("--label", help="class name(s) or index(es), comma-separated, for conditional models")
     p.add_argument("--per-class", type=int, metavar="K",
                    help="conditional models: a grid of K images per class, one row per class (all classes, or "
                         "those --label names), the same latents in every row; replaces -n and --nrow")
     p.add_argument("--nrow", type=positive_int, help="images per row")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
     add_threads_option(p)
     add_generator_weights_option(p)
@@ -444,6 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sample)
 
     _add_hub_commands(sub)
+    _add_demo_command(sub)
     from .eval import add_eval_command  # `ganzoo eval` lives with its code in ganzoo/eval.py
 
     add_eval_command(sub)

@@ -33,7 +33,10 @@ BEGAN's autoencoder D returns reconstructions: its score is minus the per-image
 mean L1 reconstruction error, thresholded at the median over all 2N images — a
 balanced split, so its accuracy measures how well the error separates real from
 generated (0.5 = not at all); the threshold-free ROC AUC is reported for both
-kinds).
+kinds). A reconstruction AUC below 0.5 is BEGAN's design: its equilibrium keeps the
+generated images' error at gamma (0.5) times the real images', and the report says so.
+When a KID subset holds every image of the smaller set, the subsets do not vary and no
+std is reported (lower ``--kid-subset-size`` for one).
 
 >>> from ganzoo.eval import evaluate                                   # doctest: +SKIP
 >>> result = evaluate(G, dataset, n=10000, metrics=["fid"], extractors=["fmnist"])   # doctest: +SKIP
@@ -469,9 +472,16 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
         if "kid" in metrics:
             kid = S.kernel_inception_distance(r["features"], fake, subsets=kid_subsets, subset_size=kid_subset_size,
                                               seed=int(seed))
-            entries.append({"name": "kid" + sfx, "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
-                            "subset_size": kid["subset_size"], "kernel": "(x.y/d + 1)^3, unbiased MMD^2",
-                            **prov, "n_real": r["ref_size"], "n_real_stats": r["n_real"]})
+            entry = {"name": "kid" + sfx, "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
+                     "subset_size": kid["subset_size"], "kernel": "(x.y/d + 1)^3, unbiased MMD^2",
+                     **prov, "n_real": r["ref_size"], "n_real_stats": r["n_real"]}
+            if kid["subset_size"] >= min(r["features"].shape[0], fake.shape[0]):
+                # every subset holds all of the smaller set: the subsets barely differ and their std is no
+                # measure of uncertainty (eval -n 500 printed "± 8.46e-16"); no std is reported
+                entry.pop("std")
+                entry["spread"] = (f"none: each subset of {kid['subset_size']} holds every image of the smaller set; "
+                                   f"a --kid-subset-size below {min(r['features'].shape[0], fake.shape[0])} gives one")
+            entries.append(entry)
         if "pr" in metrics:
             pr = S.precision_recall(r["features"], fake, k=pr_k)
             for key in ("precision", "recall"):
@@ -495,6 +505,9 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
             thr = 0.0
             rule = "called real when D's logit > 0"
         conf = S.confusion(real_s, fake_s, threshold=thr)
+        if d_kind == "reconstruction":  # the mean errors, for the explanation (format_report)
+            conf["mean_error_real"] = float(-real_s.double().mean())
+            conf["mean_error_generated"] = float(-fake_s.double().mean())
         entries.append({"name": "d_confusion", "value": conf["accuracy"], **conf, "score": d_kind, "rule": rule,
                         **base, "n_real": n_d, "n_generated": n_d,
                         "positive": "real; TP real called real, FN real called fake, FP generated called real, "
@@ -528,7 +541,7 @@ def flat_metrics(entries: Sequence[dict]) -> dict[str, float]:
                 out[f"d_{k}"] = _round(e[k])
             continue
         out[name] = _round(e["value"])
-        if "std" in e:
+        if e.get("std") is not None:
             out[name + "_std"] = _round(e["std"])
         if name.startswith("class_coverage"):
             out[name + "_kl"] = _round(e["kl_to_uniform"])
@@ -564,6 +577,9 @@ def format_report(result: dict[str, Any]) -> str:
         extra = f"(n_real {e['n_real']})"
         if name.startswith("kid"):
             extra = f"({e['subsets']} subsets of {e['subset_size']})"
+            if "spread" in e:
+                extra = (f"(subsets of all {e['subset_size']} images: no spread; --kid-subset-size "
+                         f"{max(2, e['subset_size'] // 2)} gives one)")
         elif name.startswith(("precision", "recall")):
             extra = f"(k={e['k']}, vs {e['n_real']} real)"
         lines.append(f"{name:<34} {val:<22} {extra}")
@@ -580,10 +596,29 @@ def format_report(result: dict[str, Any]) -> str:
             f"accuracy {e['accuracy']:.4f}  sensitivity {e['sensitivity']:.4f}  specificity {e['specificity']:.4f}  "
             f"ROC AUC {e['auc']:.4f}",
         ]
+        if e["score"] == "reconstruction" and "mean_error_real" in e:
+            lines += reconstruction_note(e)
     t = result["timing"]
     speeds = ", ".join(f"{k} {v} img/s" for k, v in t["generated_images_per_second"].items() if v)
     lines.append(f"took {t['seconds']} s" + (f" (features of generated images: {speeds})" if speeds else ""))
     return "\n".join(lines)
+
+
+def reconstruction_note(e: dict) -> list[str]:
+    """What the confusion numbers of an autoencoder D (BEGAN) mean: lines for the report."""
+    er, eg = e["mean_error_real"], e["mean_error_generated"]
+    ratio = eg / er if er else float("nan")
+    auc = e["auc"]
+    lines = [f"  D is an autoencoder: an image is called real when D reconstructs it better (lower L1 error) than the "
+             f"median. Mean error: real {er:.4g}, generated {eg:.4g} (generated/real {ratio:.3g}).",
+             f"  ROC AUC = P(a real image has the lower error than a generated one); 0.5 = the error does not "
+             f"separate them, and max(AUC, 1-AUC) = {max(auc, 1 - auc):.4f} is how well it does in either direction."]
+    if auc < 0.5:
+        lines.append("  AUC < 0.5: D reconstructs generated images BETTER than real ones. That is BEGAN's design, not a "
+                     "failure: its equilibrium (Berthelot et al. 2017, secs. 3.3-3.4) holds the generated images' error at "
+                     "gamma times the real images' (gamma 0.5 in the began recipe), so accuracy and AUC below 0.5 are "
+                     "expected; the ratio above near gamma means D and G are in balance.")
+    return lines
 
 
 # --------------------------------------------------------------------------- model folders
@@ -633,10 +668,15 @@ def update_model_folder(folder: str | os.PathLike, result: dict[str, Any]) -> li
     return written
 
 
-def _dataset_ids(e: dict) -> tuple[str, str]:
+def _dataset_ids(e: dict, config: dict | None = None) -> tuple[str, str]:
+    """(type, name) of the card's model-index dataset: the Hub dataset id the model folder
+    records (config.json ``datasets``), else the dataset kind."""
     kind = (e.get("data") or "").split(":", 1)[0]
     if kind == "fashion-mnist":
         return "zalando-datasets/fashion_mnist", "Fashion-MNIST"
+    hub_ids = list((config or {}).get("datasets") or [])
+    if hub_ids:
+        return hub_ids[0], {"utkface": "UTKFace"}.get(kind, hub_ids[0])
     return kind or "unknown", kind or "unknown"
 
 
@@ -659,7 +699,7 @@ def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
     card = ModelCard.load(path)
     results = []
     for name, value, e in _card_rows(evals):
-        dtype, dname = _dataset_ids(e)
+        dtype, dname = _dataset_ids(e, config)
         what = "Inception" if e.get("extractor") == "inception" else (
             "NOT Inception: ganzoo Fashion-MNIST classifier" if e.get("extractor") == "fmnist" else "discriminator")
         results.append(EvalResult(

@@ -103,8 +103,11 @@ KNOWN_DATA = {
                        "MIT License, https://github.com/zalandoresearch/fashion-mnist",
     },
     "utkface": {
-        "datasets": [],
+        # the aligned and cropped faces (UTKFace/*.jpg.chip.jpg) that `utkface:` reads, as on the Hub
+        "datasets": ["py97/UTKFace-Cropped"],
         "license": "other",
+        "license_name": "utkface-non-commercial-research",
+        "license_link": "https://susanqq.github.io/UTKFace/",
         "attribution": "UTKFace (Zhang, Song & Qi, CVPR 2017, https://susanqq.github.io/UTKFace/): "
                        "for non-commercial research purposes only; the copyright of the images remains "
                        "with their owners",
@@ -670,7 +673,7 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
         write_json(save_directory / CONFIG_NAME, config)
 
     def generate_model_card(self, *args, **kwargs) -> ModelCard:
-        return model_card(self.config)
+        return model_card(self.config, ref=getattr(self, "card_ref", None))
 
     # -- loading ------------------------------------------------------------------------------
     @classmethod
@@ -762,14 +765,15 @@ A **{{ architecture }}** generative adversarial network from the `{{ distributio
 
 ```bash
 {{ install }}
-ganzoo sample {{ ref }} -n 64 -o grid.png
+ganzoo sample {{ ref }} -n 64 --seed {{ seed }}{{ label_arg }} -o grid.png    # the grid above
 ```
 
 ```python
-import ganzoo
+import ganzoo{% if label_kw %}
+import torch{% endif %}
 
 G = ganzoo.load("{{ ref }}")              # the generator, in eval mode
-images = G.sample(64, seed=0)              # float32 in [-1, 1], shape (64, {{ image_shape }})
+images = G.sample(64, seed={{ seed }}{{ label_kw }})   # the grid above: float32 in [-1, 1], shape (64, {{ image_shape }})
 G, D = ganzoo.load("{{ ref }}", discriminator=True)
 ```
 
@@ -808,8 +812,28 @@ Data license: {{ data_license }}. These weights were trained on that data; their
 """
 
 
-def model_card(config: dict[str, Any]) -> ModelCard:
-    """The README.md of a model folder, from its config.json (huggingface_hub ModelCard)."""
+def portable_paths(text: str, start: str | os.PathLike | None = None) -> str:
+    """``text`` with every absolute path (``/a/b``, ``KIND:/a/b``, ``--opt=/a/b``) made relative to
+    ``start`` (default: the working directory), so that a card shows no machine's directories."""
+    base = os.path.abspath(start or os.getcwd())
+
+    def rel(path: str) -> str:
+        try:
+            return Path(os.path.relpath(path, base)).as_posix()
+        except ValueError:  # another drive (Windows)
+            return Path(path).name
+
+    def fix(token: str) -> str:
+        m = re.match(r"^((?:--[\w-]+=)?(?:[A-Za-z][\w-]*:(?!//))?)(/.*)$", token)
+        return m.group(1) + rel(m.group(2)) if m else token
+
+    return " ".join(fix(t) for t in text.split(" "))
+
+
+def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
+    """The README.md of a model folder, from its config.json (huggingface_hub ModelCard).
+
+    ``ref``: how the card's commands name the model (default: ``hub_id``, else the name)."""
     data = config.get("data") or {}
     lineage = config.get("lineage") or None
     training = config.get("training") or {}
@@ -819,8 +843,16 @@ def model_card(config: dict[str, Any]) -> ModelCard:
     base = None
     if lineage and lineage.get("repo"):
         base = lineage["repo"]
+    license = config.get("license") or "other"
+    license_info = {}
+    if license == "other":  # the Hub asks for a name and a link with an "other" license
+        known = KNOWN_DATA.get(data.get("kind") or "", {})
+        link = config.get("license_link") or known.get("license_link")
+        license_info = {"license_name": config.get("license_name") or known.get("license_name") or "other",
+                        **({"license_link": link} if link else {})}
     card_data = ModelCardData(
-        license=config.get("license") or "other",
+        license=license,
+        **license_info,
         library_name="ganzoo",
         tags=[t for t in tags if t],
         datasets=list(config.get("datasets") or []) or None,
@@ -845,6 +877,8 @@ def model_card(config: dict[str, Any]) -> ModelCard:
             continue
         if training.get(key) not in (None, ""):
             v = training[key]
+            if key in ("command", "data", "dataset"):  # no machine paths in a published card
+                v = portable_paths(str(v))
             recipe.append((label, f"`{v}`" if key == "command" else str(v).replace("|", "\\|")))
     shape = config.get("image_shape") or []
     name = config.get("name") or config.get("architecture", "model")
@@ -854,6 +888,9 @@ def model_card(config: dict[str, Any]) -> ModelCard:
         title=name,
         description=config.get("description") or f"A {config.get('architecture')} GAN trained with ganzoo.",
         seed=SAMPLES_SEED,
+        label_arg=(" --label " + ",".join(str(i) for i in range(int(config.get("num_classes") or 0)))
+                   if config.get("num_classes") else ""),
+        label_kw=(f", labels=torch.arange(64) % {config.get('num_classes')}" if config.get("num_classes") else ""),
         architecture=config.get("architecture"),
         distribution=plugin.get("distribution", "ganzoo"),
         install=install_line(plugin.get("distribution")),
@@ -864,7 +901,7 @@ def model_card(config: dict[str, Any]) -> ModelCard:
         num_classes=config.get("num_classes", 0),
         latent_dim=config.get("latent_dim"),
         pixel_range=str(list(config.get("pixel_range") or [-1, 1])),
-        ref=config.get("hub_id") or name,
+        ref=config.get("hub_id") or ref or name,
         g_dtype=((config.get("weights") or {}).get("generator") or {}).get("dtype", "float32"),
         recipe=recipe,
         curves=config.get("curves"),
@@ -1249,6 +1286,7 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
     else:
         config.pop("curves", None)
     model.config = config
+    model.card_ref = _card_ref(config, out)
     model.generator_dtype = generator_dtype
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -1268,6 +1306,60 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
     return out
 
 
+def _card_ref(config: dict[str, Any], out: Path) -> str:
+    """How the card's commands name an exported model: its Hub id, its catalog name, else the
+    folder's path as typed (relative; `ganzoo sample NAME` only finds catalog names)."""
+    if config.get("hub_id"):
+        return config["hub_id"]
+    try:
+        if config.get("name") in load_catalog():
+            return config["name"]
+    except GanzooError:
+        pass
+    path = portable_paths(str(out))
+    return path if ("/" in path or path.startswith(".")) else f"./{path}"
+
+
+def _space_requirements(config: dict[str, Any]) -> str:
+    """requirements.txt of a Space: ganzoo with Gradio, and the model's plugin. First-party
+    distributions come from the project's repository (plugins/NAME), since neither is on PyPI
+    under its name; a third-party plugin by its distribution name."""
+    dist = (config.get("plugin") or {}).get("distribution") or ""
+    repo = f"git+{PROJECT_URL}.git"
+    lines = ["# ganzoo (with the demo's Gradio) and the model's plugin, for `python app.py`",
+             f"ganzoo[demo] @ {repo}"]
+    if dist and dist != "ganzoo":
+        first_party = (Path(__file__).resolve().parents[1] / "plugins" / dist / "pyproject.toml").is_file()
+        lines.append(f"{dist} @ {repo}#subdirectory=plugins/{dist}" if first_party else dist)
+    return "\n".join(lines) + "\n"
+
+
+def write_space(folder: str | os.PathLike) -> Path:
+    """Make a model folder a Hugging Face Space (Gradio SDK): ``app.py`` serving ganzoo's demo of the
+    folder, ``requirements.txt``, and ``sdk: gradio`` / ``app_file: app.py`` in the card's metadata.
+    ``python FOLDER/app.py`` runs the same page locally."""
+    from importlib import metadata
+
+    from .demo import space_files
+
+    folder = Path(folder)
+    config = _folder_config(folder)
+    for name, text in space_files(config, install=_space_requirements(config)).items():
+        with atomic_path(folder / name) as tmp:
+            tmp.write_text(text)
+    card_path = folder / CARD_NAME
+    card = ModelCard.load(card_path) if card_path.is_file() else model_card(config)
+    card.data.sdk = "gradio"
+    try:
+        card.data.sdk_version = metadata.version("gradio")
+    except metadata.PackageNotFoundError:
+        pass
+    card.data.app_file = "app.py"
+    with atomic_path(card_path) as tmp:
+        card.save(tmp)
+    return folder
+
+
 def _export_curves(log: Path, folder: Path, last_step: int, *, title: str) -> None:
     from .plots import plot_log, read_log
 
@@ -1275,6 +1367,15 @@ def _export_curves(log: Path, folder: Path, last_step: int, *, title: str) -> No
     with atomic_path(folder / TRAINING_LOG_NAME) as tmp:
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     plot_log(folder / TRAINING_LOG_NAME, folder / CURVES_NAME, title=title)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """A failure to reach the server: OSError (sockets, DNS) or the HTTP client's transport errors
+    (httpx's ``ConnectError``/``TimeoutException``, requests' ``ConnectionError``), which are not OSErrors."""
+    if isinstance(exc, OSError):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    return module.startswith(("httpx", "httpcore", "requests", "urllib3")) and not isinstance(exc, HfHubHTTPError)
 
 
 def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, branch: str | None = None,
@@ -1290,6 +1391,12 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
         raise GanzooError(f"--repo {repo!r}: write the Hub repository as ORG/NAME")
     if hf_constants.is_offline_mode():
         raise GanzooError("HF_HUB_OFFLINE=1 is set, so nothing can be pushed; unset HF_HUB_OFFLINE and retry")
+    if token is None:  # before exporting anything: without a token the upload cannot succeed
+        from huggingface_hub import get_token
+
+        if get_token() is None:
+            raise GanzooError(f"push to {repo}: no Hub token; log in with `hf auth login` (a write token), "
+                              f"set HF_TOKEN, or pass --token")
     p = Path(str(ref)).expanduser()
     with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
         if p.is_dir() and (p / CONFIG_NAME).exists() and not export_kwargs:
@@ -1313,9 +1420,15 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
             status = getattr(getattr(exc, "response", None), "status_code", "?")
             raise GanzooError(f"push to {repo} failed: HTTP {status}: {_one_line(str(exc).splitlines()[0], 120)}; "
                               f"log in with `hf auth login` (a write token) or pass --token") from None
-        except (OSError, ValueError) as exc:
+        except ValueError as exc:
             raise GanzooError(f"push to {repo} failed ({type(exc).__name__}: {_one_line(exc, 160)}); "
-                              f"check the connection and HF_ENDPOINT") from None
+                              f"check the repository name and HF_ENDPOINT") from None
+        except Exception as exc:
+            if not _is_connection_error(exc):
+                raise
+            raise GanzooError(f"push to {repo} failed: cannot reach the Hub at {hf_constants.ENDPOINT} "
+                              f"({type(exc).__name__}: {_one_line(exc, 120)}); check the network, or point "
+                              f"HF_ENDPOINT at a Hub you can reach") from None
     return {"repo": repo, "revision": info.oid, "url": str(info.commit_url)}
 
 

@@ -1014,7 +1014,7 @@ def _encode(G, x: torch.Tensor) -> torch.Tensor | None:
 
 def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr: float = 0.05, loss: str = "l2",
             perceptual=None, perceptual_weight: float = 0.1, latent_weight: float = 0.0, label=None,
-            seed: int = 0, encoder: str = "auto") -> Projection:
+            seed: int = 0, encoder: str = "auto", progress: bool = False) -> Projection:
     """Find ``z`` with ``G(z) ≈ target`` (an image in [-1, 1], (C, H, W) or (1, C, H, W)).
 
     All runs are optimised together with Adam (``lr``, cosine-annealed to 0 over
@@ -1027,6 +1027,7 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
     ``latent_weight`` × ``(|z|²/D − 1)²`` (keeps ``z`` near the Gaussian shell). Each run
     keeps its best latent; the run with the lowest objective wins. For a conditional model
     without ``label``, every class is tried (``restarts`` runs each) and the best kept.
+    ``progress``: a tqdm bar over the steps with the best objective so far (the CLI's, unless --quiet).
     """
     if loss not in ("l2", "l1"):
         raise GanzooError(f"projection loss {loss!r}: use l2 or l1")
@@ -1097,6 +1098,10 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
         encoder_mse = float(mse0[enc].min()) if enc else None  # the best class's, for a conditional model
         best_z, best = z0.clone(), per0.clone()
         if encoder != "only" and steps > 0:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc="projecting", unit="step", disable=not progress, dynamic_ncols=True,
+                       leave=False)
             z = z0.clone().requires_grad_(True)
             m, v = torch.zeros_like(z), torch.zeros_like(z)
             b1, b2, eps = 0.9, 0.999, 1e-8
@@ -1114,6 +1119,10 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
                     m_hat = m / (1 - b1 ** (step + 1))
                     v_hat = v / (1 - b2 ** (step + 1))
                     z.sub_(rate * m_hat / (v_hat.sqrt() + eps))
+                bar.update(1)
+                if step % 10 == 0 or step == steps - 1:
+                    bar.set_postfix(best=f"{float(best.min()):.4g}", refresh=False)
+            bar.close()
             with torch.no_grad():
                 per, _img = objective(z)
                 better = per < best
@@ -1223,7 +1232,8 @@ def cmd_project(args) -> int:
     target = load_image(args.image, G)
     res = project(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, loss=args.loss,
                   perceptual=args.perceptual, perceptual_weight=args.perceptual_weight,
-                  latent_weight=args.latent_weight, label=args.label, seed=args.seed, encoder=args.encoder)
+                  latent_weight=args.latent_weight, label=args.label, seed=args.seed, encoder=args.encoder,
+                  progress=not args.quiet)
     if args.output:
         save_strip(torch.cat([res.target, res.image]), args.output, nrow=2, scale=_scale(args, G))
     if args.save_latent:
@@ -1314,7 +1324,8 @@ def add_latent_commands(sub) -> None:
     p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate, cosine-annealed (default 0.05)")
     p.add_argument("--loss", choices=("l2", "l1"), default="l2", help="pixel loss (default l2)")
     p.add_argument("--perceptual", help="feature network for a perceptual term: none, fmnist, package.module:name")
-    p.add_argument("--perceptual-weight", type=float, default=0.1)
+    p.add_argument("--perceptual-weight", type=float, default=0.1,
+                   help="weight of the perceptual term (with --perceptual)")
     p.add_argument("--latent-weight", type=float, default=0.0, help="weight of the (|z|^2/D - 1)^2 prior term")
     p.add_argument("--encoder", choices=("auto", "only", "off"), default="auto",
                    help="use G.encode when the model has one: as a start (auto), alone (only), or not (off)")
@@ -1323,4 +1334,5 @@ def add_latent_commands(sub) -> None:
     p.add_argument("--scale", type=int, help="enlarge the PNG's images by this integer factor")
     p.add_argument("--save-latent", metavar="FILE", help="write the latent (.npy, or .safetensors with the label)")
     p.add_argument("--json", metavar="FILE", help="write the errors and settings as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_project)

@@ -43,7 +43,8 @@ ARCH = ganzoo.Architecture(
     description=(
         "BEGAN whose discriminator is an autoencoder: a ResNet18 encoder (timm, 512-d pooled "
         "features) and a transposed-conv decoder; L1 reconstruction losses balanced by k "
-        "(gamma 0.5, lambda_k 0.001). z 48-d; 32 or 64 px, 1 or 3 channels. Trained 8 epochs."
+        "(gamma 0.5, lambda_k 0.001). z 48-d; 32 or 64 px, 1 or 3 channels. The source trains it "
+        "8 epochs at batch 64 (--epochs 8)."
     ),
     # fine-tuning can freeze the ResNet18 encoder (pretrained in the seed, L798)
     freezable={"encoder": lambda G, D: [D.encoder]},
