@@ -58,3 +58,20 @@ def tiny_fmnist(tmp_path) -> Path:
             images[i, 4 + 6 * r:10 + 6 * r, 2 + 6 * c:8 + 6 * c] = 230
         write_idx(folder, split, images, labels)
     return folder
+
+
+@pytest.fixture
+def hub_standin(monkeypatch, tmp_path):
+    """The Hub stand-in (tests/hub_standin.py), with huggingface_hub pointed at it and a fresh cache."""
+    import huggingface_hub.constants as hf_constants
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from hub_standin import HubStandin
+
+    server = HubStandin().start()
+    monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    yield server
+    server.stop()

@@ -24,7 +24,6 @@ from ganzoo.errors import GanzooError
 from ganzoo.trainer import TrainConfig, latest_checkpoint, train
 
 sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves tests/ off sys.path
-from hub_standin import HubStandin  # noqa: E402
 
 FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -83,17 +82,6 @@ def folder(run, tmp_path_factory) -> Path:
 def folder_bf16(run, tmp_path_factory) -> Path:
     return hub.export_model(run, tmp_path_factory.mktemp("models") / "tiny_bf16", generator_dtype="bfloat16")
 
-
-@pytest.fixture
-def standin(monkeypatch, tmp_path):
-    """The Hub stand-in, with huggingface_hub pointed at it and a fresh cache."""
-    server = HubStandin().start()
-    monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    yield server
-    server.stop()
 
 
 def _catalog(tmp_path, monkeypatch, name, folder, *, repo="org/tiny", revision="0" * 40, embed=False) -> Path:
@@ -281,20 +269,20 @@ def test_cli_export_catalog_embedded_sample(run, tmp_path, monkeypatch, capsys):
 
 
 # ---- downloads through the Hub stand-in ---------------------------------------------------------
-def test_download_cache_hit_and_revision_pin(standin, folder, folder_bf16, tmp_path, monkeypatch):
-    v1 = standin.commit("org/tiny", folder)
-    v2 = standin.commit("org/tiny", folder_bf16)  # main moves on
+def test_download_cache_hit_and_revision_pin(hub_standin, folder, folder_bf16, tmp_path, monkeypatch):
+    v1 = hub_standin.commit("org/tiny", folder)
+    v2 = hub_standin.commit("org/tiny", folder_bf16)  # main moves on
     _catalog(tmp_path, monkeypatch, "tiny_fashion", folder, revision=v1)
     G = ganzoo.load("tiny_fashion")
     assert _same(G, ganzoo.load(folder))
-    assert standin.count("GET", "generator.safetensors") == 1
-    assert standin.count("GET", "discriminator.safetensors") == 0  # only what is asked for
-    before = len(standin.log)
+    assert hub_standin.count("GET", "generator.safetensors") == 1
+    assert hub_standin.count("GET", "discriminator.safetensors") == 0  # only what is asked for
+    before = len(hub_standin.log)
     G, D = ganzoo.load("tiny_fashion", discriminator=True)
-    assert standin.count("GET", "generator.safetensors") == 1  # cache hit: no second GET
-    assert standin.count("GET", "discriminator.safetensors") == 1
+    assert hub_standin.count("GET", "generator.safetensors") == 1  # cache hit: no second GET
+    assert hub_standin.count("GET", "discriminator.safetensors") == 1
     ganzoo.load("tiny_fashion")
-    assert len(standin.log) == before + 2  # pinned commit, all cached: only D's HEAD + GET above
+    assert len(hub_standin.log) == before + 2  # pinned commit, all cached: only D's HEAD + GET above
     # a Hub id follows the branch; @revision pins
     assert _same(ganzoo.load("org/tiny"), ganzoo.load(folder_bf16))
     assert _same(ganzoo.load(f"org/tiny@{v1}"), ganzoo.load(folder))
@@ -302,29 +290,29 @@ def test_download_cache_hit_and_revision_pin(standin, folder, folder_bf16, tmp_p
     assert ganzoo.load(f"org/tiny@{v2}").model_info["weights"]["generator"]["dtype"] == "bfloat16"
 
 
-def test_offline_warm_and_cold_cache(standin, folder, tmp_path, monkeypatch):
-    v1 = standin.commit("org/tiny", folder)
+def test_offline_warm_and_cold_cache(hub_standin, folder, tmp_path, monkeypatch):
+    v1 = hub_standin.commit("org/tiny", folder)
     _catalog(tmp_path, monkeypatch, "tiny_fashion", folder, revision=v1)
     ganzoo.load("tiny_fashion")
     ganzoo.load("org/tiny")
-    n = len(standin.log)
+    n = len(hub_standin.log)
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     assert _same(ganzoo.load("tiny_fashion"), ganzoo.load(folder))
     ganzoo.load("org/tiny")  # a branch resolves through the cached ref
-    assert len(standin.log) == n
+    assert len(hub_standin.log) == n
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "cold"))
     msg = _one_line_error(lambda: ganzoo.load("tiny_fashion"), r"not in the Hugging Face cache.*HF_HUB_OFFLINE=1")
     assert "config.json" in msg
 
 
-def test_unknown_repo_and_revision(standin, folder):
-    standin.commit("org/tiny", folder)
+def test_unknown_repo_and_revision(hub_standin, folder):
+    hub_standin.commit("org/tiny", folder)
     _one_line_error(lambda: ganzoo.load("org/nothing"), r"repository 'org/nothing' not found on the Hub")
     _one_line_error(lambda: ganzoo.load("org/tiny@nope"), r"revision 'nope' not found in org/tiny")
 
 
-def test_sha256_mismatch_names_the_file(standin, folder, tmp_path, monkeypatch):
-    v1 = standin.commit("org/tiny", folder)
+def test_sha256_mismatch_names_the_file(hub_standin, folder, tmp_path, monkeypatch):
+    v1 = hub_standin.commit("org/tiny", folder)
     cat = _catalog(tmp_path, monkeypatch, "tiny_fashion", folder, revision=v1)
     data = json.loads(cat.read_text())
     data["models"]["tiny_fashion"]["files"]["generator.safetensors"] = "0" * 64
@@ -333,35 +321,35 @@ def test_sha256_mismatch_names_the_file(standin, folder, tmp_path, monkeypatch):
                     r"tiny_fashion: generator\.safetensors \(downloaded\) has sha256 .* catalog pins 0000")
 
 
-def test_truncated_downloads(standin, folder, tmp_path, monkeypatch):
-    v1 = standin.commit("org/tiny", folder)
+def test_truncated_downloads(hub_standin, folder, tmp_path, monkeypatch):
+    v1 = hub_standin.commit("org/tiny", folder)
     # a file served whole but truncated at the source: caught by the hash, or by safetensors
-    standin.truncate[("org/tiny", "generator.safetensors")] = 200
+    hub_standin.truncate[("org/tiny", "generator.safetensors")] = 200
     _catalog(tmp_path, monkeypatch, "tiny_fashion", folder, revision=v1)
     _one_line_error(lambda: ganzoo.load("tiny_fashion"), r"generator\.safetensors \(downloaded\) has sha256")
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "cache2"))
     _one_line_error(lambda: ganzoo.load("org/tiny"), r"generator\.safetensors is not a readable safetensors file"
                                                       r".*removed from the Hugging Face cache")
-    standin.truncate.clear()
+    hub_standin.truncate.clear()
     assert _same(ganzoo.load("org/tiny"), ganzoo.load(folder))  # the bad copy was evicted: this downloads afresh
     assert _same(ganzoo.load("tiny_fashion"), ganzoo.load(folder))
     # a transfer that stops early: fewer bytes than announced
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "cache3"))
-    standin.cut[("org/tiny", "discriminator.safetensors")] = 100
+    hub_standin.cut[("org/tiny", "discriminator.safetensors")] = 100
     _one_line_error(lambda: ganzoo.load(f"org/tiny@{v1}", discriminator=True),
                     r"download of discriminator\.safetensors from org/tiny@.* was incomplete")
-    standin.cut.clear()
+    hub_standin.cut.clear()
     ganzoo.load(f"org/tiny@{v1}", discriminator=True)  # nothing half-written was kept: a retry works
 
 
 # ---- publishing ---------------------------------------------------------------------------------
-def test_push_run_and_folder(standin, run, folder, tmp_path, monkeypatch, capsys):
+def test_push_run_and_folder(hub_standin, run, folder, tmp_path, monkeypatch, capsys):
     info = hub.push(run, "org/pushed", private=True, token="hf_test")
-    files = standin.files("org/pushed")
+    files = hub_standin.files("org/pushed")
     assert {"config.json", "generator.safetensors", "discriminator.safetensors", "README.md",
             "samples.png"} <= set(files)
-    assert standin.repos["org/pushed"]["private"] is True
-    assert "Bearer hf_test" in standin.auth
+    assert hub_standin.repos["org/pushed"]["private"] is True
+    assert "Bearer hf_test" in hub_standin.auth
     assert json.loads(files["config.json"])["hub_id"] == "org/pushed"
     assert json.loads(files["config.json"])["name"] == "pushed"
     assert 'ganzoo.load("org/pushed")' in files["README.md"].decode()
@@ -371,7 +359,7 @@ def test_push_run_and_folder(standin, run, folder, tmp_path, monkeypatch, capsys
     capsys.readouterr()
     assert main(["push", str(folder), "--repo", "org/pushed", "--branch", "dev", "--token", "hf_test"]) == 0
     assert "ganzoo catalog add" in capsys.readouterr().out
-    dev = standin.files("org/pushed", "dev")
+    dev = hub_standin.files("org/pushed", "dev")
     for p in folder.iterdir():
         assert dev[p.name] == p.read_bytes(), p.name
     # huggingface_hub's own push_to_hub works on the container too

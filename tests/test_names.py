@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-import huggingface_hub.constants as hf_constants
 import pytest
 import torch
 
@@ -15,8 +14,6 @@ import ganzoo
 import ganzoo.trainer
 from ganzoo.errors import GanzooError
 
-sys.path.insert(0, str(Path(__file__).parent))  # --import-mode=importlib leaves tests/ off sys.path
-from hub_standin import HubStandin  # noqa: E402
 
 
 def _same(a, b) -> bool:
@@ -89,25 +86,15 @@ def test_generator_from_pretrained_save_pretrained_roundtrip(tmp_path):
     _one_line(lambda: plain.save_pretrained(tmp_path / "plain"), "does not know its architecture")
 
 
-@pytest.fixture
-def standin(monkeypatch, tmp_path):
-    server = HubStandin().start()
-    monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    yield server
-    server.stop()
 
-
-def test_push_to_hub_and_top_level_push(standin, tmp_path):
+def test_push_to_hub_and_top_level_push(hub_standin, tmp_path):
     G = ganzoo.create_model("dcgan", image_size=32, channels=1)
     info = G.push_to_hub("org/fresh", token="hf_test")
-    assert {"config.json", "generator.safetensors", "README.md"} <= set(standin.files("org/fresh"))
+    assert {"config.json", "generator.safetensors", "README.md"} <= set(hub_standin.files("org/fresh"))
     assert _same(ganzoo.load(f"org/fresh@{info['revision']}"), G)
     folder = G.save_pretrained(tmp_path / "f")
     info = ganzoo.push(folder, "org/again", token="hf_test")
-    assert standin.files("org/again")["generator.safetensors"] == (folder / "generator.safetensors").read_bytes()
+    assert hub_standin.files("org/again")["generator.safetensors"] == (folder / "generator.safetensors").read_bytes()
 
 
 def test_top_level_train_and_export(tiny_plugin, tiny_fmnist, tmp_path, monkeypatch):
