@@ -28,6 +28,18 @@ def _small(arch: str):
     """The architecture at its smallest image size (3 classes when it is class-conditional)."""
     spec = get_registry().architectures[arch]
     G, _ = ganzoo.create(arch, image_size=min(spec.image_sizes), **({"num_classes": 3} if spec.conditional else {}))
+    # BatchNorm's running statistics as one training batch leaves them, as in a trained model: with the
+    # initial ones (mean 0, variance 1) a deep G such as FastGAN's saturates tanh at every pixel, and
+    # an all-±1 image compares nothing but signs decided by rounding
+    bns = [m for m in G.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one batch, that batch's statistics
+    with torch.no_grad():
+        G.train()(*_inputs(G, 16, seed=3))
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
     return G.eval()
 
 
