@@ -168,9 +168,10 @@ def check_options(cfg: "TrainConfig") -> None:
         raise GanzooError(f"--epochs {num(cfg.epochs)}: the number of epochs is a number above 0, e.g. --epochs 5")
     for option, value in (("--lr-g", cfg.lr_g), ("--lr-d", cfg.lr_d)):
         if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                      and math.isfinite(value) and value > 0):
-            raise GanzooError(f"{option} {num(value)}: a learning rate is a finite number above 0, e.g. {option} 0.0002 "
-                              f"(or leave it out for the architecture's)")
+                                      and math.isfinite(value) and value >= 0):
+            # 0 is allowed: it holds that network still (fine-tuning G against a fixed D, tests)
+            raise GanzooError(f"{option} {num(value)}: a learning rate is a finite number, 0 or above, e.g. {option} "
+                              f"0.0002 (or leave it out for the architecture's)")
     if not (whole(cfg.seed) and 0 <= cfg.seed <= SEED_MAX):
         raise GanzooError(f"--seed {cfg.seed}: use a whole number from 0 to {SEED_MAX}")
     if cfg.bf16 not in (None, True, False):

@@ -107,10 +107,8 @@ def _landed(run: Path) -> str:
     pointer = (ck / "latest").read_text().strip() if (ck / "latest").exists() else None
     writing = bool(list(ck.glob(".tmp-step-*"))) if ck.is_dir() else False
     folders = _folders(run)
-    if not folders or (pointer is None and not writing and not folders):
+    if not folders or pointer is None:  # none, or the first renamed but its pointer not yet written
         return "before-first"
-    if pointer is None:
-        return "before-first"  # the first checkpoint renamed, its pointer not yet written
     if writing or folders[-1] != pointer:
         return "in-writer"
     return "training"
@@ -124,13 +122,22 @@ def weights(ck: Path) -> dict:
     return out
 
 
-def reference(data: Path, tmp: Path) -> dict:
+def reference(data: Path, tmp: Path) -> tuple[dict, float]:
+    """The weights of a run never killed, and how long it trained (from run.json to its last
+    log line): ``random`` kills land uniformly in that span."""
     run = tmp / "reference"
-    subprocess.run(command(run, data), env=_env(), check=True, capture_output=True)
-    return weights(run / "checkpoints" / f"step-{STEPS:08d}")
+    proc = start(run, data)
+    wait_for(lambda: (run / "run.json").exists(), proc, timeout=300)
+    t0 = time.time()
+    wait_for(lambda: STEPS in _steps_logged(run), proc, timeout=300)
+    span = time.time() - t0
+    _, err = proc.communicate(timeout=300)
+    if proc.returncode != 0:
+        raise AssertionError(f"the reference run failed: {err}")
+    return weights(run / "checkpoints" / f"step-{STEPS:08d}"), span
 
 
-def kill_once(kind: str, data: Path, run: Path, ref: dict, rng: random.Random) -> dict:
+def kill_once(kind: str, data: Path, run: Path, ref: dict, rng: random.Random, span: float = 0.6) -> dict:
     """One kill of ``kind`` and its recovery; returns what happened (``ok`` True when it passed)."""
     import torch
 
@@ -152,7 +159,7 @@ def kill_once(kind: str, data: Path, run: Path, ref: dict, rng: random.Random) -
         else:
             proc = start(run, data, stderr=err)
             wait_for(lambda: (run / "run.json").exists(), proc)
-            time.sleep(rng.uniform(0, 0.6))
+            time.sleep(rng.uniform(0, 0.6 * span))  # 0.9 once landed after a faster run had ended
         if proc.poll() is not None:
             return {"kind": kind, "ok": False, "why": f"finished before the kill (rc {proc.returncode})"}
         proc.send_signal(signal.SIGKILL)
@@ -194,10 +201,10 @@ def kill_once(kind: str, data: Path, run: Path, ref: dict, rng: random.Random) -
 
 
 def run_kills(data: Path, tmp: Path, *, kinds: list[str], rng: random.Random, verbose: bool = False) -> dict:
-    ref = reference(data, tmp)
+    ref, span = reference(data, tmp)
     results = []
     for i, kind in enumerate(kinds):
-        r = kill_once(kind, data, tmp / f"run{i:02d}", ref, rng)
+        r = kill_once(kind, data, tmp / f"run{i:02d}", ref, rng, span)
         results.append(r)
         if verbose:
             print(json.dumps(r), flush=True)

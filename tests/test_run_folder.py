@@ -66,7 +66,7 @@ BAD_NUMBERS = [
     (["--epochs", "0"], "--epochs 0"), (["--epochs", "-1"], "--epochs -1"), (["--epochs", "nan"], "--epochs nan"),
     (["--log-every", "0"], "--log-every 0"), (["--sample-every", "-1"], "--sample-every -1"),
     (["--checkpoint-every", "0"], "--checkpoint-every 0"), (["--keep-checkpoints", "0"], "--keep-checkpoints 0"),
-    (["--lr-g", "nan"], "--lr-g nan"), (["--lr-g", "-1"], "--lr-g -1"), (["--lr-d", "0"], "--lr-d 0"),
+    (["--lr-g", "nan"], "--lr-g nan"), (["--lr-g", "-1"], "--lr-g -1"), (["--lr-d", "-0.5"], "--lr-d -0.5"),
     (["--lr-d", "inf"], "--lr-d inf"),
     (["--seed", "12345678901234567890"], "--seed 12345678901234567890"), (["--seed", "-1"], "--seed -1"),
     (["--device", "tpu"], "--device tpu"), (["--device", "cuda:x"], "--device cuda:x"),
