@@ -147,7 +147,7 @@ def _train_config_from_args(args):
         objective=args.objective, objective_kwargs=dict(args.objective_arg or []) or None,
         batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, seed=args.seed, device=args.device,
-        bf16=args.bf16, channels_last=args.channels_last, nchw=args.nchw, compile=args.compile, flip=args.flip,
+        bf16=getattr(args, "bf16", None), channels_last=args.channels_last, nchw=args.nchw, compile=args.compile, flip=args.flip,
         diffaugment=args.diffaugment,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
@@ -157,14 +157,16 @@ def _train_config_from_args(args):
 
 
 def cmd_train(args) -> int:
-    from .trainer import train
+    from .trainer import check_options, train
 
-    if not args.resume and (not args.arch or not args.data):
-        raise GanzooError("ganzoo train needs ARCH and --data KIND:PATH (or --resume with --out of an earlier run)")
+    if not args.resume and not args.restart and (not args.arch or not args.data):
+        raise GanzooError("ganzoo train needs ARCH and --data KIND:PATH (or --resume or --restart with --out of an "
+                          "earlier run)")
     cfg = _train_config_from_args(args)
-    trainer = train(cfg, args.out, resume=args.resume, progress=not args.quiet,
+    check_options(cfg)  # the numbers, before any work
+    trainer = train(cfg, args.out, resume=args.resume, restart=args.restart, progress=not args.quiet,
                     command="ganzoo " + " ".join(sys.argv[1:]))
-    if trainer.dist.is_main:
+    if trainer.dist.is_main and trainer.step > trainer.start_step:
         print(f"trained {trainer.step} steps; run in {args.out} (samples.png, loss.png, checkpoints/)")
     return 0
 
@@ -269,12 +271,16 @@ def cmd_finetune(args) -> int:
     for flag, value in (("--image-size", args.image_size), ("--channels", args.channels), ("--set", args.set)):
         if value:
             raise GanzooError(f"{flag}: a fine-tune keeps the base model's architecture config; drop {flag}")
-    cfg = _train_config_from_args(args).to_dict()
+    from .trainer import check_options
+
+    cfg = _train_config_from_args(args)
+    check_options(cfg)  # the numbers, before any work
+    cfg = cfg.to_dict()
     for key in ("arch", "data", "arch_config", "data_label", "steps", "epochs", "freeze", "base_model"):
         cfg.pop(key, None)
     trainer = finetune(args.ref, data=args.data, out=args.out, steps=args.steps, epochs=args.epochs,
                        freeze=args.freeze or [], label=args.label, progress=not args.quiet,
-                       command="ganzoo " + " ".join(sys.argv[1:]), **cfg)
+                       command="ganzoo " + " ".join(sys.argv[1:]), restart=args.restart, **cfg)
     print(f"fine-tuned {args.ref} for {trainer.step} steps; run in {args.out}; "
           f"export it with `ganzoo export {args.out} FOLDER`")
     return 0
@@ -441,7 +447,13 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initial weights, data order, latents and augmentations")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA, or a CPU with AVX-512 BF16)")
+    p.add_argument("--bf16", action="store_const", const=True, default=None,
+                   help="bfloat16 autocast (CUDA, or a CPU with AVX-512 BF16); may be switched at --resume")
+    p.add_argument("--no-bf16", dest="bf16", action="store_const", const=False,
+                   help="no bfloat16 autocast (the default; at --resume: switch a run's bf16 off)")
+    p.add_argument("--restart", action="store_true",
+                   help="start the run in --out over from step 0, deleting what ganzoo wrote there (keeps nothing of "
+                        "it); without ARCH/--data it takes the run's recorded settings, the options given replacing them")
     p.add_argument("--channels-last", action="store_true",
                    help="channels_last memory format (default: automatic for convolutional networks, unless the "
                         "architecture measured it slower)")
@@ -540,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"ganzoo: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        # a training stopped by SIGTERM/SIGINT (after saving) exits 143/130, as the signal would
+        return getattr(exc, "exit_code", EXIT_USER_ERROR)
     except KeyboardInterrupt:
         print("ganzoo: interrupted", file=sys.stderr)
         return 130

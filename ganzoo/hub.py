@@ -1434,7 +1434,8 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
 
 def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps: int | None = None,
              epochs: float | None = None, freeze: Iterable[str] = (), label: str | None = None,
-             progress: bool = True, command: str | None = None, optimizer_state: bool = True, **train_options):
+             progress: bool = True, command: str | None = None, optimizer_state: bool = True, restart: bool = False,
+             **train_options):
     """Continue training a released model (or a run) on new data; returns the :class:`~ganzoo.trainer.Trainer`.
 
     G and D start from ``ref``'s weights; the optimizer and objective state too when the
@@ -1442,7 +1443,8 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
     except for a network with parts frozen by ``freeze`` (its parameter list changes).
     ``train_options`` are :class:`~ganzoo.trainer.TrainConfig` fields (``lr_g``, ``batch_size``,
     ``device``, ...). The run records ``base_model`` (and so will its exported model folder:
-    ``config.json`` ``lineage``).
+    ``config.json`` ``lineage``). ``restart=True`` starts over a run already in ``out``,
+    keeping nothing of it.
 
     >>> ganzoo.finetune("began_fashion", data="folder:shoes", steps=500, out="runs/shoes",
     ...                 freeze=["encoder"])             # doctest: +SKIP
@@ -1451,8 +1453,9 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
     from .trainer import TrainConfig, train
 
     out = Path(out)
-    if (out / "run.json").exists():
-        raise GanzooError(f"{out} already holds a run; choose another --out (or continue it with `ganzoo train --resume --out {out}`)")
+    if (out / "run.json").exists() and not restart:
+        raise GanzooError(f"{out} already holds a run; continue it with `ganzoo train --resume --out {out}`, start the "
+                          f"fine-tune over with --restart (keeps nothing of it), or choose another --out")
     model = _load_any(ref, discriminator=True, training_state=optimizer_state)
     config = model.config
     arch = config["architecture"]
@@ -1515,7 +1518,7 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
         if state.get("objective") and train_options.get("objective") in (None, config.get("training", {}).get("objective")):
             kwargs["objective_state"] = state["objective"]
     return train(cfg, out, progress=progress, command=command or f"ganzoo.finetune({str(ref)!r}, data={data!r})",
-                 **kwargs)
+                 restart=restart, **kwargs)
 
 
 def hub_entrypoint(name: str, *, pretrained: bool = True, device=None, discriminator: bool = False):

@@ -8,11 +8,16 @@ A run directory holds everything a run needs to be inspected and resumed::
     RUN/samples/step-NNNNNNNN.png  a fixed-z grid at intervals; RUN/samples.png the latest
     RUN/checkpoints/step-NNNNNNNN/{generator,discriminator}.safetensors + trainer_state.pt
     RUN/checkpoints/latest       the name of the last complete checkpoint
+    RUN/.lock                    while a process writes the run: its pid and host (ganzoo.runlock)
 
 Checkpoints are written into a temporary folder and renamed into place before
 ``latest`` is atomically switched, so a run killed at any instant (SIGKILL
-included) resumes from its last complete checkpoint. Training state is saved
-as plain tensors and containers, readable with ``torch.load(weights_only=True)``.
+included) resumes from its last complete checkpoint; the temporary folders of a
+killed writer are removed at the next start. A checkpoint is only written with
+finite weights and optimizer state, and ``--resume`` takes the newest checkpoint
+that loads and is finite (a damaged newer one is named and removed). Training
+state is saved as plain tensors and containers, readable with
+``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
@@ -53,7 +58,13 @@ class TrainingDiverged(GanzooError):
 
 
 class TrainingInterrupted(GanzooError):
-    pass
+    """A signal stopped training after a checkpoint was saved; the CLI exits with 128 + the
+    signal's number (130 for SIGINT, 143 for SIGTERM), as shells report a process the signal ended."""
+
+    def __init__(self, message: str, signum: int = signal.SIGTERM) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
 
 
 @dataclass
@@ -105,14 +116,75 @@ class TrainConfig:
         return cls(**d)
 
 
+#: ``--seed`` range: what numpy and most tools take; the epoch permutations use seed * 1_000_003
+#: + epoch, which must stay within torch.Generator.manual_seed's 64-bit range
+SEED_MAX = 2**32 - 1
+
+
+def check_device(device: str | torch.device | None) -> torch.device | None:
+    """``--device``: auto, cpu, cuda, cuda:N or mps, and present on this machine; None for auto."""
+    if device is None or str(device) == "auto":
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
+        raise GanzooError(f"--device {device}: use auto, cpu, cuda, cuda:N or mps")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise GanzooError(f"--device {device}: CUDA is not available here (no GPU, or a CPU-only torch); "
+                              f"use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise GanzooError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), "
+                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise GanzooError(f"--device {device}: MPS (Apple GPU) is not available here; use --device cpu")
+    return dev
+
+
+def check_options(cfg: "TrainConfig") -> None:
+    """The numbers of a training run, checked before any work: each wrong one is a one-line
+    error naming the option and what it takes (not an OOM kill, a silent default or a traceback)."""
+    def whole(value) -> bool:
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer())
+
+    def num(value) -> str:  # as typed: 0 and -1 for --epochs 0 / --lr-g -1, not 0.0 / -1.0
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    def count(option: str, value, example: str, what: str) -> None:
+        if value is not None and not (whole(value) and value >= 1):
+            raise GanzooError(f"{option} {num(value)}: {what} is a whole number of at least 1, e.g. {option} {example}")
+
+    count("--batch-size", cfg.batch_size, "64", "the batch size (images per step)")
+    count("--steps", cfg.steps, "1000", "the number of training steps")
+    count("--log-every", cfg.log_every, "50", "the interval between log lines (steps)")
+    count("--sample-every", cfg.sample_every, "500", "the interval between sample grids (steps)")
+    count("--checkpoint-every", cfg.checkpoint_every, "500", "the interval between checkpoints (steps)")
+    count("--keep-checkpoints", cfg.keep_checkpoints, "2", "the number of checkpoints kept")
+    if cfg.epochs is not None and not (isinstance(cfg.epochs, (int, float)) and not isinstance(cfg.epochs, bool)
+                                       and math.isfinite(cfg.epochs) and cfg.epochs > 0):
+        raise GanzooError(f"--epochs {num(cfg.epochs)}: the number of epochs is a number above 0, e.g. --epochs 5")
+    for option, value in (("--lr-g", cfg.lr_g), ("--lr-d", cfg.lr_d)):
+        if value is not None and not (isinstance(value, (int, float)) and not isinstance(value, bool)
+                                      and math.isfinite(value) and value >= 0):
+            # 0 is allowed: it holds that network still (fine-tuning G against a fixed D, tests)
+            raise GanzooError(f"{option} {num(value)}: a learning rate is a finite number, 0 or above, e.g. {option} "
+                              f"0.0002 (or leave it out for the architecture's)")
+    if not (whole(cfg.seed) and 0 <= cfg.seed <= SEED_MAX):
+        raise GanzooError(f"--seed {cfg.seed}: use a whole number from 0 to {SEED_MAX}")
+    if cfg.bf16 not in (None, True, False):
+        raise GanzooError(f"bf16 {cfg.bf16!r}: give True or False")
+    check_device(cfg.device)
+
+
 def resolve_device(device: str | torch.device | None, *, local_rank: int | None = None) -> torch.device:
     """The torch device for ``--device``; under torchrun (``local_rank`` given) a bare
     ``cuda`` or ``auto`` means this process's own GPU, ``cuda:LOCAL_RANK``."""
     if device is None or str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GanzooError(f"device {str(device)!r} asked for, but CUDA is not available here; use --device cpu")
+    device = check_device(device)
     if device.type == "cuda" and device.index is None and local_rank is not None:
         if local_rank >= torch.cuda.device_count():
             raise GanzooError(f"LOCAL_RANK {local_rank} but this machine has {torch.cuda.device_count()} GPUs; "
@@ -272,6 +344,8 @@ class Trainer:
         self.train_seconds = 0.0
         self.ema_start = 0  # the step G's moving average started from (see _update_ema)
         self._stop_signal: int | None = None
+        self._saved_step: int | None = None  # the step of the checkpoint last written or loaded
+        self.start_step = 0  # where this call's training started (the resumed checkpoint's step)
         self._step_fn = self._make_step_fn()
 
     # ---- the step ------------------------------------------------------------------------
@@ -355,14 +429,35 @@ class Trainer:
             state["cuda"] = torch.cuda.get_rng_state_all()
         return state
 
-    def save_checkpoint(self) -> Path:
+    def check_finite_state(self) -> None:
+        """Raise :class:`TrainingDiverged` when a weight, buffer or optimizer moment is NaN/Inf: a
+        checkpoint is only called good with finite state (a step whose loss was still finite can
+        leave infinite weights, e.g. at a learning rate of 1e12)."""
+        parts = {"G": self.G.state_dict().values(), "D": self.D.state_dict().values(),
+                 "the optimizers' state": _tensors([self.opt_g.state_dict()["state"], self.opt_d.state_dict()["state"]])}
+        if self.G_ema is not None:
+            parts["G's moving average"] = self.G_ema.state_dict().values()
+        bad = [name for name, tensors in parts.items() if not _all_finite(tensors)]
+        if bad:
+            self._diverged([f"in {', '.join(bad)}"], what="the weights became NaN/Inf")
+
+    def save_checkpoint(self, *, check: bool = True) -> Path:
+        """Write ``checkpoints/step-N`` completely (into a temporary folder, fsynced, renamed into
+        place), then point ``latest`` at it, then prune; a step already saved is not written again
+        (a signal arriving in a checkpoint step)."""
         name = f"step-{self.step:08d}"
         final = self.ckpt_dir / name
+        if self._saved_step == self.step and (final / "trainer_state.pt").exists():
+            return final
+        if check:
+            self.check_finite_state()
         tmp = self.ckpt_dir / f".tmp-{name}-{os.getpid()}"
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
+        _test_pause(f"checkpoint writer: {name} started")
         save_file(_cpu_state(self.G), tmp / "generator.safetensors")
+        _test_pause(f"checkpoint writer: {name} half-written")
         if self.G_ema is not None:
             save_file(_cpu_state(self.G_ema), tmp / EMA_FILE)
         save_file(_cpu_state(self.D), tmp / "discriminator.safetensors")
@@ -380,11 +475,18 @@ class Trainer:
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         fsync_dir(tmp)
-        if final.exists():
-            shutil.rmtree(final)
+        old = None
+        if final.exists():  # a damaged copy of this step (resume removes them; belt and braces)
+            old = self.ckpt_dir / f".tmp-old-{name}-{os.getpid()}"
+            os.replace(final, old)
         os.replace(tmp, final)
+        fsync_dir(self.ckpt_dir)
+        _test_pause(f"checkpoint writer: {name} renamed, latest not yet updated")
         with atomic_path(self.ckpt_dir / "latest") as t:
             t.write_text(name + "\n")
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        self._saved_step = self.step
         self._prune()
         return final
 
@@ -407,6 +509,13 @@ class Trainer:
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step = int(state["step"])
+        self._saved_step = self.step
+        # the run's learning rates (the optimizers' state holds the rates at save time): the same
+        # for a plain resume, the new ones when --lr-g/--lr-d changed them (the schedule re-sets
+        # them every step when there is one)
+        for opt, lr in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
         self.train_seconds = float(state.get("train_seconds", 0.0))
         # the average starts here if this checkpoint has none (older checkpoints did not record it)
         self.ema_start = int(state.get("ema_start", 0)) if (path / EMA_FILE).exists() else self.step
@@ -526,15 +635,16 @@ class Trainer:
                     if self.dist.enabled:
                         distributed.average_buffers(self.G, self.D)
                         distributed.check_in_sync(self.G, self.D)
+                    self.check_finite_state()  # every rank: the weights are the same everywhere
                     if main:
-                        self.save_checkpoint()
+                        self.save_checkpoint(check=False)
                 if self._stop_signal is not None:
                     if main:
-                        self.save_checkpoint()
+                        self.save_checkpoint()  # not again when this step's checkpoint is written
                     name = signal.Signals(self._stop_signal).name
                     raise TrainingInterrupted(
-                        f"{name} received: saved a checkpoint at step {self.step} in {self.ckpt_dir}; continue with --resume"
-                    )
+                        f"{name} received: saved a checkpoint at step {self.step} in {self.ckpt_dir}; continue with "
+                        f"`ganzoo train --resume --out {_q(self.out)}`", self._stop_signal)
         finally:
             bar.close()
             for sig, h in previous.items():
@@ -547,13 +657,20 @@ class Trainer:
         flat = distributed.all_sum(torch.stack([acc[k] for k in keys] + [(~finite).float()]))
         return {k: flat[i] / self.dist.world_size for i, k in enumerate(keys)}, flat[-1] == 0
 
-    def _diverged(self, bad: list[str]) -> None:
-        latest = latest_checkpoint(self.out)
-        where = f"the last good checkpoint is {latest}" if latest else "no checkpoint was written yet"
-        raise TrainingDiverged(
-            f"loss became NaN/Inf ({', '.join(bad) or 'a logged scalar'}) by step {self.step}; {where}: "
-            f"lower the learning rates (--lr-g/--lr-d) or try --no-bf16, then --resume"
-        )
+    def _diverged(self, bad: list[str], *, what: str = "loss became NaN/Inf") -> None:
+        """Stop with advice that can be followed as written: --resume takes new learning rates
+        (and --bf16/--no-bf16); --restart starts over keeping nothing."""
+        latest = latest_checkpoint(self.out) if self._saved_step is not None else None
+        lower = f"--lr-g {self.lr_g / 10:.3g} --lr-d {self.lr_d / 10:.3g}" + (" --no-bf16" if self.cfg.bf16 else "")
+        out = _q(self.out)
+        if latest is not None:
+            advice = (f"the last good checkpoint is {latest.name} in {self.ckpt_dir}: continue from it with lower "
+                      f"learning rates, e.g. `ganzoo train --resume --out {out} {lower}`, or start over with "
+                      f"`ganzoo train --restart --out {out} {lower}`")
+        else:
+            advice = (f"no checkpoint was written yet: start over with lower learning rates, e.g. "
+                      f"`ganzoo train --restart --out {out} {lower}`")
+        raise TrainingDiverged(f"{what} ({', '.join(bad) or 'a logged scalar'}) by step {self.step}; {advice}")
 
     def plot_losses(self) -> Path | None:
         from .plots import plot_log
@@ -582,6 +699,38 @@ class Trainer:
         }
 
 
+def _q(path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def _tensors(obj):
+    """Every tensor in nested dicts/lists/tuples (an optimizer's state)."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+
+
+def _all_finite(tensors) -> bool:
+    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point() or t.is_complex()]
+    return bool(torch.stack(checks).all()) if checks else True
+
+
+def _test_pause(what: str) -> None:
+    """Test hook: GANZOO_TEST_SLOW_CHECKPOINT=SECONDS says where the checkpoint writer is and
+    sleeps there, so that a test's SIGKILL/SIGTERM lands inside the writer."""
+    delay = os.environ.get("GANZOO_TEST_SLOW_CHECKPOINT")
+    if delay:
+        print(f"ganzoo-test: {what}", file=sys.stderr, flush=True)
+        time.sleep(float(delay))
+
+
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
 
@@ -607,66 +756,280 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return done[-1] if done else None
 
 
-def load_run(run_dir: str | os.PathLike) -> TrainConfig:
-    run_dir = Path(run_dir)
+def _checkpoint_folders(run_dir: Path) -> list[Path]:
+    """``checkpoints/step-N`` folders, newest first."""
+    found = []
+    for p in (Path(run_dir) / "checkpoints").glob("step-*"):
+        try:
+            found.append((checkpoint_step(p), p))
+        except ValueError:
+            continue  # not one of ours (step-foo)
+    return [p for _, p in sorted(found, reverse=True) if p.is_dir()]
+
+
+def verify_checkpoint(path: str | os.PathLike) -> str | None:
+    """None when the checkpoint folder is complete, every file loads and all its weights and
+    optimizer state are finite; otherwise why it is not (one line)."""
+    path = Path(path)
+    try:
+        files = ["generator.safetensors", "discriminator.safetensors"] + ([EMA_FILE] if (path / EMA_FILE).exists() else [])
+        for name in files:
+            if not (path / name).is_file():
+                return f"{name} is missing"
+            tensors = load_file(path / name)
+            bad = [k for k, v in tensors.items() if not _all_finite([v])]
+            if bad:
+                return f"{name} holds non-finite weights ({bad[0]})"
+        if not (path / "trainer_state.pt").is_file():
+            return "trainer_state.pt is missing"
+        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or any(k not in state for k in ("step", "opt_g", "opt_d", "rng")):
+            return "trainer_state.pt lacks the training state"
+        if int(state["step"]) != checkpoint_step(path):
+            return f"trainer_state.pt is for step {int(state['step'])}"
+        if not _all_finite(_tensors([state["opt_g"], state["opt_d"]])):
+            return "trainer_state.pt holds non-finite optimizer state"
+    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file fails in many ways (safetensors, zip, pickle)
+        return f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
+    return None
+
+
+def newest_intact_checkpoint(run_dir: str | os.PathLike) -> tuple[Path | None, list[tuple[Path, str]]]:
+    """The newest checkpoint that :func:`verify_checkpoint` accepts, and the newer ones it
+    rejected with the reason (a kill can truncate files on some file systems; a disk can fail)."""
+    damaged = []
+    for p in _checkpoint_folders(Path(run_dir)):
+        why = verify_checkpoint(p)
+        if why is None:
+            return p, damaged
+        damaged.append((p, why))
+    return None, damaged
+
+
+#: what ``ganzoo train`` writes into a run directory (``--restart`` removes these and nothing else)
+RUN_FILES = ("checkpoints", "samples", "log.jsonl", "loss.png", "samples.png", "run.json")
+
+
+def clean_temporaries(run_dir: str | os.PathLike) -> list[Path]:
+    """Remove what a killed writer left half-done: ``checkpoints/.tmp-step-*`` folders and the
+    temporary files of atomic writes. Only the lock holder calls this (nobody else writes)."""
+    run = Path(run_dir)
+    removed = []
+    patterns = [(run / "checkpoints", ".tmp-step-*"), (run / "checkpoints", ".tmp-old-step-*"),
+                (run / "checkpoints", ".latest.*.tmp"), (run / "samples", ".step-*.png.*.tmp"),
+                (run, ".samples.png.tmp")] + [(run, f".{name}.*.tmp") for name in RUN_FILES]
+    for folder, pattern in patterns:
+        for p in folder.glob(pattern) if folder.is_dir() else ():
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def holds_run(run_dir: str | os.PathLike) -> bool:
+    """Whether a folder holds (part of) a run: a run.json or a checkpoint."""
+    run = Path(run_dir)
+    return (run / "run.json").exists() or bool(_checkpoint_folders(run))
+
+
+def _remove_run(run: Path) -> str:
+    """--restart: remove what ganzoo train wrote (never other files); return what, in words."""
+    folders = _checkpoint_folders(run)
+    what = [name for name in RUN_FILES if (run / name).exists()]
+    for name in RUN_FILES:  # run.json last: a kill midway leaves a run --restart can take again
+        p = run / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+    fsync_dir(run)
+    ck = f" ({len(folders)} checkpoint(s), the newest {folders[0].name})" if folders else ""
+    return ", ".join(what).replace("checkpoints", f"checkpoints{ck}") or "nothing"
+
+
+def _run_meta(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "run.json"
     if not path.exists():
         raise GanzooError(f"{run_dir} is not a ganzoo run directory (no run.json); pass the --out folder of `ganzoo train`")
     try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise GanzooError(f"{path} is not valid JSON ({exc}); restore it or start a new run") from None
-    return TrainConfig.from_dict(data["train"])
+        meta = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GanzooError(f"{path} is not valid JSON ({exc}); restore it, or start over with --restart") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("train"), dict):
+        raise GanzooError(f"{path} has no 'train' section; restore it, or start over with --restart")
+    return meta
+
+
+def load_run(run_dir: str | os.PathLike) -> TrainConfig:
+    run_dir = Path(run_dir)
+    meta = _run_meta(run_dir)
+    try:
+        return TrainConfig.from_dict(meta["train"])
+    except TypeError as exc:
+        raise GanzooError(f"{run_dir / 'run.json'}: its 'train' section does not fit ({exc}); restore it, "
+                          f"or start over with --restart") from None
 
 
 #: options that may differ at --resume (they change how the run is driven, not its result)
 RESUME_OPERATIONAL = ("device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints")
-#: options --resume handles itself (length of the run; switching the moving average on)
-_RESUME_ALLOWED = ("steps", "epochs", "ema", "lr_decay", "lr_decay_start")
+#: options --resume handles itself (length of the run; switching the moving average on; the
+#: learning rates and bf16, recorded in run.json's resume_changes: the way out of a divergence)
+_RESUME_ALLOWED = ("steps", "epochs", "ema", "lr_decay", "lr_decay_start", "lr_g", "lr_d", "bf16")
 LR_DECAYS = (None, "linear")
 _DEFAULTS = TrainConfig(arch="", data="")
 
 
-def _check_resume_options(cfg: TrainConfig, saved: TrainConfig, out: Path) -> None:
+def _given(cfg: TrainConfig, name: str):
+    """The value of an option the caller gave, or None when it is the default (not given)."""
+    value = getattr(cfg, name)
+    return None if value is None or value == getattr(_DEFAULTS, name) else value
+
+
+def _recorded(saved: TrainConfig, meta: dict[str, Any], name: str):
+    """What the run actually uses for ``name``: run.json's train value, or for an option left
+    at the architecture's default (recorded as null) the resolved value it ran with."""
+    value = getattr(saved, name)
+    resolved = meta.get("resolved") or {}
+    if value is None and name in ("batch_size", "lr_g", "lr_d", "objective", "betas"):
+        value = resolved.get(name)
+        if name == "betas" and value is not None:
+            value = tuple(value)
+    if name == "arch_config":
+        value = {**(resolved.get("arch_config") or {}), **value}
+    return value
+
+
+def _check_resume_options(cfg: TrainConfig, saved: TrainConfig, out: Path, meta: dict[str, Any] | None = None) -> None:
     """Refuse options given with --resume that would change the recorded run (they would be ignored)."""
+    meta = meta or {}
     skip = set(RESUME_OPERATIONAL) | set(_RESUME_ALLOWED)
     clash = []
     for f in dataclasses.fields(TrainConfig):
-        given, default, recorded = getattr(cfg, f.name), getattr(_DEFAULTS, f.name), getattr(saved, f.name)
-        if f.name in skip or given == default or given == recorded:
+        given = _given(cfg, f.name)
+        if f.name in skip or given is None:
             continue
-        if f.name == "arch_config" and all(recorded.get(k) == v for k, v in given.items()):
-            continue  # --image-size/--channels repeated as recorded
+        recorded = _recorded(saved, meta, f.name)
+        if f.name == "arch_config":
+            if all(recorded.get(k) == v for k, v in given.items()):
+                continue  # --image-size/--channels repeated as recorded (or as the defaults it ran with)
+        elif f.name == "betas" and recorded is not None and tuple(given) == tuple(recorded):
+            continue
+        elif given == recorded:
+            continue
         clash.append(f"{f.name} {given!r} (recorded: {recorded!r})")
     if clash:
         raise GanzooError(f"--resume continues {out} as its run.json records it; these options differ and cannot "
-                          f"change mid-run: {'; '.join(clash)}. Drop them, or start a new run with another --out")
+                          f"change mid-run: {'; '.join(clash)}. Drop them, start it over with --restart, "
+                          f"or start a new run with another --out")
 
 
-def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, progress: bool = True,
-          command: str | None = None, **trainer_kwargs) -> Trainer:
-    """Create (or resume) a run in ``out_dir`` and train it to the end.
-
-    Under ``torchrun`` every process calls this; rank 0 alone writes into ``out_dir``. After
-    an elastic restart (``torchrun --max-restarts``) the run resumes from its last
-    checkpoint by itself, or starts again when it had written none.
-    """
-    out = Path(out_dir)
-    if not resume and distributed.elastic_restart() and (out / "run.json").exists():
-        if latest_checkpoint(out) is not None:
-            resume = True
-        else:
-            (out / "run.json").unlink(missing_ok=True)  # restarted before its first checkpoint
-    if resume:
+def _restart_config(cfg: TrainConfig, out: Path) -> TrainConfig:
+    """--restart: with ARCH given, the settings given (a new run in the same folder); without,
+    the run's recorded settings with the options given replacing them."""
+    if cfg.arch:
+        if not cfg.data:
+            raise GanzooError("--restart with ARCH needs --data KIND:PATH too (or give neither to reuse the run's)")
+        return cfg
+    try:
         saved = load_run(out)
-        _check_resume_options(cfg, saved, out)
+    except GanzooError:
+        saved = None
+    if saved is None:
+        raise GanzooError(f"--restart: {out} has no readable run.json to take the settings from; give ARCH and "
+                          f"--data KIND:PATH")
+    if saved.base_model:
+        raise GanzooError(f"{out} is a fine-tune of {saved.base_model.get('base_model') or 'a model'}; start it over "
+                          f"with `ganzoo finetune MODEL --data ... --out {_q(out)} --restart`")
+    for f in dataclasses.fields(TrainConfig):
+        given = _given(cfg, f.name)
+        if given is None:
+            continue
+        setattr(saved, f.name, {**saved.arch_config, **given} if f.name == "arch_config" else given)
+    return saved
+
+
+def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, restart: bool = False,
+          progress: bool = True, command: str | None = None, **trainer_kwargs) -> Trainer:
+    """Create (or resume, or restart) a run in ``out_dir`` and train it to the end.
+
+    ``resume`` continues the run from its newest intact checkpoint (from step 0 when it has
+    none); ``restart`` starts it over, keeping nothing of it (with ``cfg.arch`` empty, its
+    recorded settings with the options given replacing them). The run folder is locked
+    (:class:`ganzoo.runlock.RunLock`) while this runs: a second call into it is refused.
+
+    Under ``torchrun`` every process calls this; rank 0 alone writes into ``out_dir`` and
+    holds the lock. After an elastic restart (``torchrun --max-restarts``) the run resumes
+    from its last checkpoint by itself (from step 0 when it had written none).
+    """
+    from .runlock import RunLock
+
+    out = Path(out_dir)
+    if resume and restart:
+        raise GanzooError("--resume and --restart contradict each other: --resume continues the run in --out, "
+                          "--restart starts it over; give one")
+    check_options(cfg)
+    main = distributed.env_info().is_main
+    with RunLock(out) if main else contextlib.nullcontext():
+        if main:
+            removed = clean_temporaries(out)
+            if removed:
+                print(f"ganzoo: removed {len(removed)} unfinished file(s) a killed run left in {out} "
+                      f"({', '.join(sorted(p.name for p in removed)[:3])}{', ...' if len(removed) > 3 else ''})",
+                      file=sys.stderr)
+        return _train_locked(cfg, out, resume=resume, restart=restart, progress=progress, command=command,
+                             **trainer_kwargs)
+
+
+def _warn(message: str) -> None:
+    if distributed.env_info().is_main:
+        print(f"ganzoo: {message}", file=sys.stderr)
+
+
+def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, progress: bool,
+                  command: str | None, **trainer_kwargs) -> Trainer:
+    if not resume and not restart and distributed.elastic_restart() and (out / "run.json").exists():
+        resume = True  # a torchrun restart: continue from the last checkpoint, or from step 0
+    ckpt, damaged, length_given = None, [], False
+    if restart:
+        if holds_run(out) or (out / "run.json").exists():
+            cfg = _restart_config(cfg, out)
+        elif not cfg.arch or not cfg.data:
+            raise GanzooError(f"--restart: {out} holds no run to take the settings from; give ARCH and --data KIND:PATH")
+    elif resume:
+        meta = _run_meta(out)
+        saved = load_run(out)
+        _check_resume_options(cfg, saved, out, meta)
         for name in RESUME_OPERATIONAL:  # how the run is driven, not what it computes: the caller's wins
             if getattr(cfg, name) != getattr(_DEFAULTS, name):
                 setattr(saved, name, getattr(cfg, name))
-        if cfg.steps is not None or cfg.epochs is not None:  # allow extending a finished run
+        length_given = cfg.steps is not None or cfg.epochs is not None
+        ckpt, damaged = newest_intact_checkpoint(out)
+        at = checkpoint_step(ckpt) if ckpt else 0  # where settings switched on now take effect
+        if cfg.steps is not None and int(cfg.steps) < at:
+            raise GanzooError(f"--steps {cfg.steps}: {out} is already at step {at} (checkpoint {ckpt.name}), past "
+                              f"{cfg.steps}; give --steps above {at} to train it further, or --restart to start over")
+        if length_given and (cfg.steps, cfg.epochs) != (saved.steps, saved.epochs):
+            # extend (or shorten) the run; recorded, so that a plain --resume after a kill goes on to it
             saved.steps, saved.epochs = cfg.steps, cfg.epochs
-        last = latest_checkpoint(out)
-        at = checkpoint_step(last) if last else 0  # where settings switched on now take effect
+            if distributed.env_info().is_main:
+                meta["train"].update(steps=cfg.steps, epochs=cfg.epochs)
+                write_json(out / "run.json", meta)
+        if ckpt is None and saved.base_model:
+            raise GanzooError(f"{out} is a fine-tune stopped before its first checkpoint; start it over with "
+                              f"`ganzoo finetune MODEL --data ... --out {_q(out)} --restart`")
+        changes: dict[str, Any] = {}
+        for name in ("lr_g", "lr_d"):  # new learning rates from here on (e.g. after a divergence)
+            given, recorded = getattr(cfg, name), _recorded(saved, meta, name)
+            if given is not None and given != recorded:
+                changes[name] = given
+        if cfg.bf16 is not None and bool(cfg.bf16) != bool(saved.bf16):
+            changes["bf16"] = bool(cfg.bf16)
+        if changes:
+            for name, value in changes.items():
+                setattr(saved, name, value)
+            _record_change(out, changes, at_step=at)
         if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
             saved.ema = cfg.ema
             _record_change(out, {"ema": cfg.ema}, at_step=at)
@@ -682,19 +1045,40 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
         elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
             raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
         cfg = saved
-    elif (out / "run.json").exists():
-        raise GanzooError(f"{out} already holds a run; continue it with --resume, or choose another --out")
+    elif holds_run(out):
+        last = _checkpoint_folders(out)
+        at = f" (checkpoints up to {last[0].name})" if last else " (no checkpoint yet)"
+        raise GanzooError(f"{out} already holds a run{at}; continue it with --resume, start it over with --restart "
+                          f"(keeps nothing of it), or choose another --out")
+    if cfg.bf16 is None:
+        cfg.bf16 = False
     owned = not distributed.initialized()
     trainer = Trainer(cfg, out, **trainer_kwargs)
     try:
         if resume:
-            ckpt = latest_checkpoint(out)
-            if ckpt is None:
-                raise GanzooError(f"{out} has no complete checkpoint to resume from; start it again without --resume")
-            trainer.load_checkpoint(ckpt)
+            if ckpt is not None:
+                trainer.load_checkpoint(ckpt)
             if trainer.dist.is_main:
+                for path, why in damaged:  # newer than the one resumed: the run recomputes those steps
+                    shutil.rmtree(path, ignore_errors=True)
+                    _warn(f"warning: checkpoint {path.name} is damaged ({why}); removed it")
+                if damaged and ckpt is not None:
+                    with atomic_path(trainer.ckpt_dir / "latest") as t:
+                        t.write_text(ckpt.name + "\n")
+                if ckpt is None:
+                    _warn(f"{out} has no intact checkpoint: training its run from step 0 with its recorded settings")
+                else:
+                    _warn(f"resuming {out} from {ckpt.name}")
                 trainer._truncate_log()
+            trainer.start_step = trainer.step
+            if trainer.step > trainer.total_steps and length_given:
+                raise GanzooError(f"{out} is already at step {trainer.step}, past the {trainer.total_steps} steps asked "
+                                  f"for; give --steps above {trainer.step} to train it further, or --restart")
         elif trainer.dist.is_main:
+            if restart and holds_run(out):
+                what = _remove_run(out)
+                _warn(f"--restart: deleted the earlier run in {out} ({what}); nothing of it is kept, "
+                      f"training from step 0")
             out.mkdir(parents=True, exist_ok=True)
             write_json(out / "run.json", {
                 "ganzoo_version": _version(),
@@ -702,7 +1086,11 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
                 "train": cfg.to_dict(),
                 "resolved": trainer.describe(),
             })
-        trainer.fit(progress=progress)
+        if trainer.step < trainer.total_steps:
+            trainer.fit(progress=progress)
+        elif trainer.dist.is_main:
+            _warn(f"{out} is already at step {trainer.step} of {trainer.total_steps}: nothing to train; give a larger "
+                  f"--steps to continue it")
         if trainer.dist.enabled:
             distributed.barrier()  # no rank leaves while rank 0 still writes the last checkpoint
     finally:

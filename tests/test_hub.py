@@ -421,6 +421,14 @@ def test_finetune_freeze_and_cli(folder, data, tmp_path, capsys):
     assert "freezable: head" in capsys.readouterr().err
     assert main(["finetune", str(folder), "--data", data, "--steps", "2", "--out", str(tmp_path / "ft3"),
                  "--image-size", "32", "--quiet"]) == 2
+    # a fine-tune already in --out: --resume or --restart (which keeps nothing of it and says so)
+    capsys.readouterr()
+    assert main(["finetune", str(folder), "--data", data, "--steps", "1", "--out", str(tmp_path / "ft"), "--quiet"]) == 2
+    assert "--restart" in capsys.readouterr().err
+    assert main(["finetune", str(folder), "--data", data, "--steps", "1", "--out", str(tmp_path / "ft"), "--quiet",
+                 "--restart"]) == 0
+    assert "nothing of it is kept" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "ft" / "checkpoints").glob("step-*")] == ["step-00000001"]
 
 
 def test_training_state_roundtrip(run, folder):
