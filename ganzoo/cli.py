@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
-from .errors import GanzooError
+from .errors import GanzooError, GanzooWarning
 
 EXIT_USER_ERROR = 2
 
@@ -37,6 +39,69 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def int_at_least(low: int, high: int | None = None):
+    """argparse type: a whole number in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {'from ' + str(low) + ' to ' + str(high) if high is not None else 'at least ' + str(low)}, got {value}")
+        return value
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def finite_float(low: float | None = None, *, exclusive: bool = False):
+    """argparse type: a finite number (not nan/inf), at least (or, ``exclusive``, above) ``low``."""
+    import math
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if low is not None and (value <= low if exclusive else value < low):
+            raise argparse.ArgumentTypeError(f"must be {'above' if exclusive else 'at least'} {low:g}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def seed_int(text: str) -> int:
+    """argparse type for seeds: a whole number torch.manual_seed takes (-2**63 .. 2**64-1)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not -(2 ** 63) <= value < 2 ** 64:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: use a seed from 0 to 2**64-1")
+    return value
+
+
+def check_sample_memory(G, n: int, flag: str = "-n") -> None:
+    """Refuse before sampling when the latents and images of ``n`` samples alone exceed free memory."""
+    import math
+
+    from .io import check_memory
+
+    per = 4 * (int(getattr(G, "latent_dim", 0) or 0) + 2 * math.prod(G.image_shape)) + math.prod(G.image_shape)
+    check_memory(n * per, f"{flag} {n}", f"ask for fewer images (at most about "
+                                         f"{max(1, _free_images(per))} fit)")
+
+
+def _free_images(per: int) -> int:
+    from .io import available_memory
+
+    have = available_memory() or 0
+    return have // max(per, 1)
 
 
 def add_threads_option(p: argparse.ArgumentParser) -> None:
@@ -176,12 +241,17 @@ def cmd_sample(args) -> int:
     from .io import check_png_output, save_grid
 
     check_png_output(args.output)
+    if args.per_class is not None and args.per_class < 1:
+        raise GanzooError(f"--per-class {args.per_class}: give the number of images per class, at least 1")
     G = load(args.ref, device=args.device, generator_weights=args.generator_weights)
     n, nrow, z = args.n, args.nrow, None
     if args.per_class is not None:
+        if G.num_classes:
+            check_sample_memory(G, args.per_class * G.num_classes, f"--per-class {args.per_class}")
         labels, z = _class_rows(G, args.label, args.per_class, args.seed, args.truncation)
         n, nrow = labels.numel(), args.per_class
     else:
+        check_sample_memory(G, n)
         labels = _labels_arg(G, args.label, args.n)
     images = G.sample(n, seed=args.seed, z=z, labels=labels, autocast=args.bf16, truncation=args.truncation)
     save_grid(images, args.output, nrow=nrow)
@@ -415,11 +485,17 @@ class HelpFormatter(argparse.HelpFormatter):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser with :class:`HelpFormatter` for itself and its sub-commands."""
+    """argparse's parser with :class:`HelpFormatter` for itself and its sub-commands, and a usage
+    error in one line (the command, the error, where the help is) with exit 2, like every other
+    user error of ganzoo (argparse prints the whole usage block first)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", HelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        message = " ".join(str(message).split())
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _add_train_options(p: argparse.ArgumentParser) -> None:
@@ -511,9 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
     p.add_argument("-n", type=positive_int, default=64, help="number of images")
     p.add_argument("-o", "--output", default="samples.png", help="PNG to write")
-    p.add_argument("--seed", type=int, default=0, help="seed of the latents (and labels); a card's grid names its seed")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the latents (and labels); a card's grid names its seed")
     p.add_argument("--label", help="class name(s) or index(es), comma-separated, for conditional models")
-    p.add_argument("--per-class", type=int, metavar="K",
+    p.add_argument("--per-class", type=positive_int, metavar="K",
                    help="conditional models: a grid of K images per class, one row per class (all classes, or "
                         "those --label names), the same latents in every row; replaces -n and --nrow")
     p.add_argument("--nrow", type=positive_int, help="images per row")
@@ -521,7 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true", help="sample under bfloat16 autocast")
     add_threads_option(p)
     add_generator_weights_option(p)
-    p.add_argument("--truncation", type=float, metavar="T", help="truncation trick: redraw latent components "
+    p.add_argument("--truncation", type=finite_float(0.0, exclusive=True), metavar="T",
+                   help="truncation trick: redraw latent components "
                    "with |z| > T (N(0,1) truncated to [-T, T], as BigGAN); N(0, I) latents only, e.g. 0.7")
     p.set_defaults(func=cmd_sample)
 
@@ -536,6 +613,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _one_line_warnings(debug: bool):
+    """ganzoo's own warnings (a skipped image, a recomputed cache file) as ``ganzoo: warning: ...``, one
+    line each, without the source line Python's default format adds."""
+    if debug:
+        yield
+        return
+    old = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if not (isinstance(category, type) and issubclass(category, GanzooWarning)) and "ganzoo" not in str(filename):
+            return old(message, category, filename, lineno, file, line)
+        text = " ".join(str(message).split())
+        print(f"ganzoo: warning: {text}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = old
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -547,13 +646,22 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
-        return int(args.func(args) or 0)
+        with _one_line_warnings(args.debug):
+            return int(args.func(args) or 0)
     except GanzooError as exc:
         if args.debug:
             raise
         print(f"ganzoo: error: {exc}", file=sys.stderr)
         # a training stopped by SIGTERM/SIGINT (after saving) exits 143/130, as the signal would
         return getattr(exc, "exit_code", EXIT_USER_ERROR)
+    except (OSError, MemoryError) as exc:  # the disk or the machine said no: one line, not a traceback
+        if args.debug:
+            raise
+        what = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        reason = getattr(exc, "strerror", None) or " ".join(str(exc).split()) or type(exc).__name__
+        print(f"ganzoo: error: {what}{reason} ({type(exc).__name__}); nothing was finished: free the resource "
+              f"or choose another path and retry (--debug shows where)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ganzoo: interrupted", file=sys.stderr)
         return 130

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import GanzooError
+from .errors import GanzooError, GanzooWarning
 
 __all__ = [
     "ImageDataset", "load_dataset", "parse_spec", "load_fashion_mnist", "load_folder",
@@ -289,6 +289,11 @@ def load_dataset(
         raise TypeError(f"dataset kind {kind!r} built a {type(dataset).__name__}, not a ganzoo.data.ImageDataset")
     dataset.source = spec.strip()
     dataset.kind = dataset.kind or kind
+    if dataset.skipped:  # never silent: the count, and the first file with its reason
+        first = " ".join(str(dataset.skipped[0]).split())
+        warnings.warn(f"{dataset.source}: skipped {len(dataset.skipped)} unreadable image file(s) of "
+                      f"{len(dataset.skipped) + len(dataset)} (first: {first[:300]}); fix or remove them "
+                      f"(ImageDataset.skipped lists them all)", GanzooWarning, stacklevel=2)
     return dataset
 
 
@@ -561,7 +566,17 @@ def _visible(root: Path) -> tuple[list[str], list[str]]:
 def _walk_images(root: Path, rel: str) -> list[str]:
     """Image files under ``root/rel`` at any depth, as sorted paths relative to ``root``."""
     out = []
+    seen: set[tuple[int, int]] = set()  # folders by (device, inode): a symlink loop is walked once, not forever
     for dirpath, dirnames, filenames in os.walk(root / rel, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         sub = os.path.relpath(dirpath, root)
         out.extend(os.path.join(sub, f) for f in sorted(filenames) if _is_image(f))

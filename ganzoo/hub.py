@@ -43,6 +43,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -274,10 +275,7 @@ def _folder_config(folder: Path) -> dict[str, Any]:
     cfg = folder / CONFIG_NAME
     if not cfg.is_file():
         raise GanzooError(f"{folder}: missing {CONFIG_NAME}; export the folder again with `ganzoo export RUN {folder}`")
-    try:
-        return _check_config(json.loads(cfg.read_text()), str(folder))
-    except ValueError as exc:
-        raise GanzooError(f"{cfg} is not valid JSON ({_one_line(exc, 80)}); export the folder again") from None
+    return _read_config(cfg, str(folder))
 
 
 def add_catalog_entry(name: str, folder: str | os.PathLike, *, repo: str, revision: str,
@@ -381,6 +379,90 @@ def _unknown_name(ref: str) -> GanzooError:
     )
 
 
+# ---- names: local paths, catalog names, Hub ids ------------------------------------------------
+#: an explicit Hub reference (huggingface_hub's HfFileSystem writes ``hf://``, timm ``hf-hub:``)
+HUB_PREFIXES = ("hf://", "hf-hub:")
+_REVISION_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+
+def _check_repo_id(repo: str, label: str) -> None:
+    """The Hub's own rules for a repository id (``huggingface_hub.utils.validate_repo_id``), as ORG/NAME."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as exc:
+        raise GanzooError(f"{label}: {_one_line(exc, 200)}; write a Hub id as ORG/NAME[@REVISION]") from None
+    if repo.count("/") != 1:
+        raise GanzooError(f"{label}: Hub id {repo!r} needs an organisation or user: write ORG/NAME[@REVISION]")
+
+
+def _check_revision(revision: str, label: str) -> None:
+    """A revision is a branch, a tag or a commit: git's ref-name rules (``git check-ref-format``), so no
+    ``..``, no component starting with ``.`` or ending with ``.lock``, no absolute or empty part, no
+    ``@{``, no control characters, spaces or ``~^:?*[\\``. ``refs/pr/N`` and 40-hex commits pass. The
+    revision becomes part of a path in the Hugging Face cache: this is what keeps it inside."""
+    fix = "use a branch, tag or commit of the repository, e.g. main or a 40-hex commit"
+    if not isinstance(revision, str) or not revision:
+        raise GanzooError(f"{label}: revision {revision!r} is empty; {fix}")
+    if len(revision) > 255:
+        raise GanzooError(f"{label}: revision of {len(revision)} characters is too long; {fix}")
+    parts = revision.split("/")
+    if (_REVISION_BAD.search(revision) or "@{" in revision or revision == "@" or revision.endswith(".")
+            or any(not part or part.startswith(".") or part.endswith(".lock") for part in parts)
+            or ".." in revision):
+        raise GanzooError(f"{label}: revision {revision!r} is not a valid git ref name (no '..', empty or "
+                          f"hidden parts, absolute paths, spaces or ~^:?*[\\); {fix}")
+
+
+def _local_path(ref, *, warn: bool = True) -> Path | None:
+    """The local folder ``ref`` names, or None when it is a catalog name or a Hub id.
+
+    As with ``huggingface_hub``'s hf:// and timm's ``hf-hub:``, a name is a local path when it looks like
+    one: a ``Path`` object, or text starting with ``./ ../ / ~`` (or absolute). A bare name or ORG/NAME
+    is local only when it exists, and then: a catalog name always means the catalog's verified model
+    (a warning says so and how to load the folder: ``./NAME``), and an existing model folder shaped like
+    a Hub id is loaded with a warning saying how to load the Hub repository instead (``hf://ORG/NAME``).
+    ``hf://`` / ``hf-hub:`` always mean the Hub."""
+    from .io import expand
+
+    if isinstance(ref, os.PathLike):
+        return expand(ref, "model")
+    text = str(ref)
+    if text.startswith(HUB_PREFIXES):
+        return None
+    p = expand(text, "model")
+    if text.startswith((".", "~")) or os.path.isabs(text):
+        return p
+    if not p.exists():
+        return None
+    if text in load_catalog():
+        if warn:
+            _warn(f"{text!r} is both a catalog model and a local path ./{text}: loading the catalog's verified "
+                  f"model (write ./{text} to load the local one)")
+        return None
+    if warn and HUB_ID.match(text) and (p / CONFIG_NAME).is_file():
+        _warn(f"{text!r} is a local folder and also names a Hub repository: loading the local folder ./{text} "
+              f"(write hf://{text} to load the Hub's)")
+    return p
+
+
+def _warn(message: str) -> None:
+    import warnings
+
+    from .errors import GanzooWarning
+
+    warnings.warn(message, GanzooWarning, stacklevel=3)
+
+
+def _explicit(ref) -> str:
+    """``ref`` as text that keeps its meaning: a ``Path`` object stays a local path (``./name``)."""
+    if isinstance(ref, os.PathLike):
+        text = os.fspath(ref)
+        return text if os.path.isabs(text) or text.startswith((".", "~")) else os.path.join(".", text)
+    return str(ref)
+
+
 # ---- where files come from -------------------------------------------------------------------
 class _Source:
     """Files of one model, by name: from a folder, the catalog (embedded or downloaded) or the Hub."""
@@ -425,6 +507,10 @@ class _HubSource(_Source):
     def __init__(self, repo: str, revision: str | None, *, name: str | None = None,
                  sha256: dict[str, str] | None = None, embedded: Path | None = None,
                  cache_dir=None, force_download: bool = False, local_files_only: bool = False, token=None):
+        where = name or repo
+        _check_repo_id(repo, where)
+        if revision is not None:
+            _check_revision(revision, where)
         self.repo, self.revision = repo, revision
         self.name = name
         self.sha256 = sha256
@@ -531,28 +617,52 @@ def _hub_error(exc: Exception, *, label: str, repo: str, revision: str | None, f
 
 def _source_for(ref: str, *, revision: str | None = None, **download_kw) -> _Source:
     """A model folder, a catalog name, or a Hub id ``org/name[@revision]``."""
+    local = _local_path(ref)
     ref = str(ref)
     _refuse_pickle(ref)
-    p = Path(ref).expanduser()
-    if p.is_dir():
-        if (p / "run.json").exists() and not (p / CONFIG_NAME).exists():
-            raise GanzooError(f"{p} is a run directory, not a model folder; export it first with `ganzoo export {p} FOLDER`")
-        if not (p / CONFIG_NAME).exists():
-            raise GanzooError(f"{p} is neither a model folder (no {CONFIG_NAME}) nor a run directory (no run.json) "
-                              f"or one of its checkpoints; point at a folder written by `ganzoo export` or "
-                              f"`ganzoo train --out`")
-        return _FolderSource(p)
-    if p.is_file():
-        raise GanzooError(f"{p} is a file; pass the model folder that holds it (with {CONFIG_NAME})")
+    if local is not None:
+        p = local
+        if p.is_dir():
+            if (p / "run.json").exists() and not (p / CONFIG_NAME).exists():
+                raise GanzooError(f"{p} is a run directory, not a model folder; export it first with `ganzoo export {p} FOLDER`")
+            if not (p / CONFIG_NAME).exists():
+                raise GanzooError(f"{p} is neither a model folder (no {CONFIG_NAME}) nor a run directory (no run.json) "
+                                  f"or one of its checkpoints; point at a folder written by `ganzoo export` or "
+                                  f"`ganzoo train --out`")
+            if revision is not None:
+                raise GanzooError(f"{p}: revision={revision!r} is for the Hub, but this is a local folder; drop the "
+                                  f"revision, or write hf://ORG/NAME to load from the Hub")
+            return _FolderSource(p)
+        if p.is_file():
+            raise GanzooError(f"{p} is a file; pass the model folder that holds it (with {CONFIG_NAME})")
+        raise GanzooError(f"{ref}: no such folder; pass a model folder, a run directory, a catalog name or ORG/NAME")
+    if revision is not None:
+        _check_revision(revision, ref)
+    hub_ref = ref
+    for prefix in HUB_PREFIXES:
+        if hub_ref.startswith(prefix):
+            hub_ref = hub_ref[len(prefix):]
+            break
     catalog = load_catalog()
-    if ref in catalog:
+    if hub_ref == ref and ref in catalog:
         e = catalog[ref]
-        return _HubSource(e.repo, revision or e.revision, name=ref, sha256=e.files, embedded=e.embedded, **download_kw)
-    m = HUB_ID.match(ref)
-    if m and not ref.startswith((".", "/", "~")):
-        rev = revision or (m.group("rev") and m.group("rev").replace("%2F", "/"))
-        return _HubSource(m.group("repo"), rev, **download_kw)
-    if os.sep in ref or ref.startswith((".", "~")):
+        if revision is not None and revision != e.revision:
+            # the pins and the embedded copy are the pinned revision's: another revision comes from the Hub,
+            # unverified (HF_HUB_OFFLINE=1: from the cache, or an error saying so)
+            _warn(f"{ref}: revision {revision!r} is not the catalog's pinned {e.revision[:12]}, so it is loaded "
+                  f"from {e.repo} on the Hub without the catalog's sha256 pins")
+            return _HubSource(e.repo, revision, name=f"{ref}@{revision}", **download_kw)
+        return _HubSource(e.repo, e.revision, name=ref, sha256=e.files, embedded=e.embedded, **download_kw)
+    m = HUB_ID.match(hub_ref)
+    if m:
+        rev = m.group("rev") and m.group("rev").replace("%2F", "/")
+        if rev is not None:
+            _check_revision(rev, ref)
+        return _HubSource(m.group("repo"), revision or rev, **download_kw)
+    if hub_ref != ref or "/" in ref or "@" in ref:
+        raise GanzooError(f"{ref}: not a Hub id: write ORG/NAME[@REVISION] (letters, digits, '-', '_', '.'), "
+                          f"or ./PATH for a local folder")
+    if os.sep in ref:
         raise GanzooError(f"{ref}: no such folder; pass a model folder, a run directory, a catalog name or ORG/NAME")
     raise _unknown_name(ref)
 
@@ -579,30 +689,129 @@ def _check_config(config: Any, label: str) -> dict[str, Any]:
         raise GanzooError(f"{label}: {CONFIG_NAME} is not a ganzoo model config (needs \"architecture\" and "
                           f"\"arch_config\"); export the folder again with `ganzoo export`")
     fmt = config.get("ganzoo_format", FORMAT)
-    if not isinstance(fmt, int) or fmt > FORMAT:
+    if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+        raise GanzooError(f"{label}: {CONFIG_NAME} has format {_short(fmt)}, not a ganzoo format number; "
+                          f"export the folder again with `ganzoo export`")
+    if fmt > FORMAT:
         raise GanzooError(f"{label}: {CONFIG_NAME} has format {fmt!r}, newer than this ganzoo reads ({FORMAT}); "
                           f"upgrade ganzoo ({install_line().replace('pip install', 'pip install -U', 1)})")
+
+    def bad(field: str, want: str) -> GanzooError:
+        return GanzooError(f"{label}: {CONFIG_NAME} field {field} = {_short(config.get(field))} must be {want}; "
+                           f"the file was edited or is corrupt: export the folder again")
+
+    def whole(v, low: int = 0) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+    shape = config.get("image_shape")
+    if shape is not None and not (isinstance(shape, list) and len(shape) == 3 and all(whole(v, 1) for v in shape)):
+        raise bad("image_shape", "three positive whole numbers [C, H, W]")
+    for field in ("latent_dim", "num_classes"):
+        if config.get(field) is not None and not whole(config[field]):
+            raise bad(field, "a whole number >= 0")
+    names = config.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise bad("class_names", "a list of names")
+    for field in ("plugin", "training", "data", "lineage", "curves"):
+        if config.get(field) is not None and not isinstance(config[field], dict):
+            raise bad(field, "an object")
+    if config.get("metrics") is not None and not isinstance(config["metrics"], (dict, list)):
+        raise bad("metrics", "an object")
+    for field in ("name", "description", "license"):
+        if config.get(field) is not None and not isinstance(config[field], str):
+            raise bad(field, "text")
+    weights = config.get("weights")
+    if weights is not None:
+        parts = [weights.get(p) for p in ("generator", "discriminator")] if isinstance(weights, dict) else [0]
+        if not all(p is None or (isinstance(p, dict) and isinstance(p.get("file", ""), str)
+                                 and p.get("dtype", "float32") in _DTYPES) for p in parts):
+            raise bad("weights", f"{{generator: {{file, dtype: {' / '.join(_DTYPES)}}}, discriminator: ...}}")
     return config
 
 
-def _build(config: dict[str, Any], label: str):
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+#: config.json is a few kB; a file much larger than this is not one (and is not parsed)
+CONFIG_MAX_BYTES = 1 << 20
+
+
+def _read_config(path: Path, label: str) -> dict[str, Any]:
+    """config.json parsed and checked (:func:`_check_config`); a malformed, huge or absurdly nested file is
+    one line."""
+    try:
+        size = path.stat().st_size
+        if size > CONFIG_MAX_BYTES:
+            raise GanzooError(f"{label}: {CONFIG_NAME} is {size} bytes, not a ganzoo model config (a few kB); "
+                              f"download or export the model folder again")
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else _one_line(exc, 80)
+        raise GanzooError(f"{label}: {CONFIG_NAME} is not valid JSON ({why}); "
+                          f"download or export the model folder again") from None
+    except OSError as exc:
+        raise GanzooError(f"{label}: cannot read {CONFIG_NAME} ({exc.strerror or exc}); check the file") from None
+    return _check_config(data, label)
+
+
+_PIP_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?")  # PEP 508 names
+_PIP_VERSION = re.compile(r"[0-9][0-9A-Za-z.+!-]{0,40}")
+
+
+def _check_build_memory(spec, cfg, label: str) -> None:
+    """Build the networks on the meta device (no memory) to count their parameters and buffers, and refuse
+    a config whose widths would need more memory than is free (a width of 10**6 asks for terabytes)."""
+    from .io import check_memory
+    from .models import build_from_config
+
+    try:
+        with torch.device("meta"):
+            G, D = build_from_config(spec, cfg)
+    except GanzooError:
+        raise
+    except Exception:  # an architecture that cannot be built on the meta device: built for real below
+        return
+    n = sum(t.numel() for net in (G, D) for t in (*net.parameters(), *net.buffers()))
+    check_memory(8 * n, f"{label}: the arch_config of {CONFIG_NAME} ({n:,} weights)",
+                 "the config.json was edited or is not this model's: export the folder again")
+
+
+def _build(config: dict[str, Any], label: str, *, trusted: bool = True):
     from .models import build_from_config
     from .plugins import get_registry
 
     reg = get_registry()
     arch = config["architecture"]
     if arch not in reg.architectures:
+        installed = ", ".join(sorted(reg.architectures)) or "none"
         plugin = config.get("plugin") or {}
         dist, ver = plugin.get("distribution"), plugin.get("version")
-        want = install_spec(dist) if dist and install_spec(dist) != dist else (
-            f"{dist}=={ver}" if dist and ver and ver not in ("unknown", "local") else (dist or f"ganzoo-{arch}"))
+        if trusted and isinstance(dist, str) and _PIP_NAME.fullmatch(dist) and isinstance(ver, (str, type(None))):
+            want = install_spec(dist) if install_spec(dist) != dist else (
+                f"{dist}=={ver}" if ver and ver not in ("unknown", "local") and _PIP_VERSION.fullmatch(ver) else dist)
+            raise GanzooError(
+                f"{label}: architecture {_short(arch)} is not provided by any installed plugin; it comes from {dist}: "
+                f"pip install {want} (installed: {installed})"
+            )
+        # a downloaded config.json is not vouched for by the catalog: never turn its text into a command
         raise GanzooError(
-            f"{label}: architecture {arch!r} is not provided by any installed plugin; it comes from {dist or 'an unrecorded distribution'}: "
-            f"pip install {want} (installed: {', '.join(sorted(reg.architectures)) or 'none'})"
+            f"{label}: architecture {_short(arch)} is not installed (installed: {installed}); find the plugin "
+            f"that provides it from a source you trust (the model's card, `ganzoo list`, ganzoo's "
+            f"docs/writing-a-plugin.md) before installing anything"
         )
     spec = reg.architectures[arch]
     cfg = spec.make_config(**config["arch_config"])
-    G, D = build_from_config(spec, cfg)
+    _check_build_memory(spec, cfg, label)
+    try:
+        G, D = build_from_config(spec, cfg)
+    except GanzooError:
+        raise
+    except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
+        raise GanzooError(f"{label}: the arch_config of {CONFIG_NAME} does not build a {arch} network "
+                          f"({type(exc).__name__}: {_one_line(str(exc).splitlines()[0] if str(exc) else exc, 120)}); "
+                          f"the file was edited or is corrupt: export the folder again") from None
     want_shape = config.get("image_shape")
     if want_shape is not None and tuple(want_shape) != tuple(G.image_shape):
         raise GanzooError(f"{label}: {CONFIG_NAME} says image_shape {tuple(want_shape)} but its arch_config builds "
@@ -699,18 +908,15 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
                                         force_download=force_download, local_files_only=local_files_only, token=token)
         label = source.label
         cfg_path = source.path(CONFIG_NAME)
-        try:
-            config = json.loads(Path(cfg_path).read_text())
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise GanzooError(f"{label}: {CONFIG_NAME} is not valid JSON ({_one_line(exc, 80)}); "
-                              f"download or export the model folder again") from None
-        config = _check_config(config, label)
+        config = _read_config(Path(cfg_path), label)
         weights = config.get("weights") or {}
         for part in ("generator", "discriminator"):
             fname = ((weights.get(part) or {}).get("file")) or ""
             if fname:
                 _refuse_pickle(fname, label)
-        spec, arch_cfg, G, D = _build(config, label)
+        # a local folder or a catalog model (sha256-pinned) is trusted; a plain Hub download is not
+        trusted = not (isinstance(source, _HubSource) and source.sha256 is None)
+        spec, arch_cfg, G, D = _build(config, label, trusted=trusted)
         from .models import load_state_strict
 
         g_path = source.path(GENERATOR_FILE)
@@ -1133,7 +1339,16 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
     }
     state = None
     if training_state:
-        raw = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=True)
+        try:
+            raw = torch.load(ckpt / "trainer_state.pt", map_location="cpu", weights_only=True)
+        except Exception as exc:  # weights_only refuses anything but tensors and plain containers
+            raise GanzooError(f"{ckpt / 'trainer_state.pt'}: not loadable as plain tensors "
+                              f"({type(exc).__name__}: {_one_line(str(exc).splitlines()[0] if str(exc) else exc, 100)}); "
+                              f"ganzoo never unpickles code: export without --training-state, or use an earlier "
+                              f"checkpoint") from None
+        if not isinstance(raw, dict) or not all(k in raw for k in ("opt_g", "opt_d")):
+            raise GanzooError(f"{ckpt / 'trainer_state.pt'}: not a ganzoo training state (no optimizer states); "
+                              f"export without --training-state, or use an earlier checkpoint")
         state = {"opt_g": raw["opt_g"], "opt_d": raw["opt_d"], "objective": raw.get("objective", {}),
                  "step": raw.get("step", step)}
     dev = _resolve_device(device)
@@ -1162,13 +1377,18 @@ def load(ref: str | os.PathLike, *, device=None, discriminator: bool = False, re
     >>> G = ganzoo.load("began_fashion")                 # doctest: +SKIP
     >>> grid = G.sample(64, seed=0)                       # doctest: +SKIP
     """
-    run = _run_ref(Path(str(ref)).expanduser())
+    local = _local_path(ref, warn=False)
+    run = _run_ref(local) if local is not None else None
     if run:
+        if revision is not None:
+            raise GanzooError(f"{ref}: revision={revision!r} is for the Hub, but this is a local run directory; "
+                              f"drop the revision")
         model = _load_run(run[0], checkpoint=run[1], device=device, discriminator=discriminator,
                           weights=generator_weights)
     else:
         _one_generator(ref, generator_weights)
-        model = GANModel.from_pretrained(str(ref), revision=revision, device=device, discriminator=discriminator)
+        model = GANModel.from_pretrained(_explicit(ref), revision=revision, device=device,
+                                         discriminator=discriminator)
     return (model.G, model.D) if discriminator else model.G
 
 
@@ -1218,20 +1438,23 @@ def save_modules(G, folder: str | os.PathLike, *, discriminator=None, name: str 
 
 
 def _one_generator(ref, weights: str) -> None:
+    from .io import expand
+
     if weights != "auto":
-        if not Path(str(ref)).expanduser().exists() and (Path(str(ref)).is_absolute() or str(ref).startswith(".")):
+        if not expand(str(ref), "model").exists() and (Path(str(ref)).is_absolute() or str(ref).startswith(".")):
             raise GanzooError(f"{ref}: no such run directory or checkpoint; check the path (`ls RUN/checkpoints`)")
         raise GanzooError(f"{ref}: choosing the generator weights (--generator-weights) needs a run directory "
                           f"or one of its checkpoints (a model folder holds one generator)")
 
 
 def _load_any(ref, *, discriminator=True, training_state=False, class_names=None, weights="auto") -> GANModel:
-    run = _run_ref(Path(str(ref)).expanduser())
+    local = _local_path(ref, warn=False)
+    run = _run_ref(local) if local is not None else None
     if run:
         return _load_run(run[0], checkpoint=run[1], discriminator=discriminator, training_state=training_state,
                          class_names=class_names, load_class_names=True, weights=weights)
     _one_generator(ref, weights)
-    model = GANModel.from_pretrained(str(ref), discriminator=discriminator, training_state=training_state)
+    model = GANModel.from_pretrained(_explicit(ref), discriminator=discriminator, training_state=training_state)
     if class_names is not None:
         model.config["class_names"] = list(class_names)
     return model
@@ -1248,9 +1471,16 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
     generator file; ``training_state=True`` adds the optimizer/objective state for fine-tuning;
     ``generator_weights`` ("auto", "ema", "trained") picks a run's moving average of G or its
     trained weights (auto: the average when the run keeps one)."""
+    from .io import check_output_folder
+
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise GanzooError(f"{out} already exists and is not empty; choose another folder or pass --overwrite")
+    _check_export_target(ref, out, overwrite)
+    check_output_folder(out, what="output folder")
+    for key, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
+                isinstance(value, float) and not math.isfinite(value)):
+            raise GanzooError(f"--metric {key}={value!r}: a metric in the card must be a finite number "
+                              f"(JSON has no NaN/inf); give the measured value, e.g. {key}=23.1")
     if generator_dtype not in _DTYPES:
         raise GanzooError(f"generator dtype {generator_dtype!r}: use one of {', '.join(_DTYPES)}")
     model = _load_any(ref, discriminator=True, training_state=training_state, class_names=class_names,
@@ -1265,7 +1495,8 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
                       datasets=datasets or config.get("datasets"),
                       data_license=data_license or prev.get("license"),
                       data_attribution=data_attribution or prev.get("attribution"))
-    run = _run_ref(Path(str(ref)).expanduser())
+    local = _local_path(ref, warn=False)
+    run = _run_ref(local) if local is not None else None
     # a run's export is named after its folder (the run's own name is a working title)
     config["name"] = name or (out.name if run else config.get("name") or out.name)
     if description is not None:
@@ -1296,11 +1527,16 @@ def export_model(ref: str | os.PathLike, out: str | os.PathLike, *, name: str | 
                            f"{config.get('architecture')} on {data_spec}")
         model.save_pretrained(tmp)
         out.mkdir(parents=True, exist_ok=True)
-        for old in out.iterdir():
-            if old.is_file() and not (tmp / old.name).exists():
-                old.unlink()
+        # --overwrite replaces the files an export writes and nothing else: a file of the folder that
+        # the export did not write is kept, except one of the export's own names left by an earlier
+        # export of this model folder (e.g. training_state.safetensors, now dropped), which would
+        # otherwise be read with the new weights
+        stale = [out / n for n in EXPORT_FILES if not (tmp / n).exists() and (out / n).is_file()] \
+            if _is_model_folder(out) else []
         for f in sorted(tmp.iterdir(), key=lambda f: f.name == CONFIG_NAME):  # config.json last
             os.replace(f, out / f.name)
+        for old in stale:
+            old.unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -1358,6 +1594,43 @@ def write_space(folder: str | os.PathLike) -> Path:
     with atomic_path(card_path) as tmp:
         card.save(tmp)
     return folder
+
+
+#: every file ``export_model`` may write into a model folder
+EXPORT_FILES = (CONFIG_NAME, GENERATOR_FILE, DISCRIMINATOR_FILE, TRAINING_STATE_FILE, CARD_NAME, SAMPLES_NAME,
+                CURVES_NAME, TRAINING_LOG_NAME)
+
+
+def _is_model_folder(folder: Path) -> bool:
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(config, dict) and isinstance(config.get("architecture"), str) \
+        and isinstance(config.get("arch_config"), dict)
+
+
+def _check_export_target(ref, out: Path, overwrite: bool) -> None:
+    """Refuse, before any work, an output that would destroy its own source or that cannot be a folder."""
+    if out.exists() and not out.is_dir():
+        raise GanzooError(f"{out} is a file, not a folder; choose a folder name for the model folder")
+    src = _local_path(ref, warn=False)
+    if src is not None and src.is_dir():
+        run = _run_ref(src)
+        source = run[0] if run else src
+        o, s = out.expanduser().resolve(), source.resolve()
+        if o == s or s in o.parents:
+            what = "run directory" if run else "model folder"
+            raise GanzooError(f"{out} is inside the {what} {source} being exported (writing there would replace "
+                              f"its own files); choose a folder outside it, e.g. models/{source.name}")
+    if out.is_dir() and not overwrite:
+        try:
+            empty = not any(out.iterdir())
+        except OSError as exc:
+            raise GanzooError(f"{out}: cannot read the folder ({exc.strerror}); choose another folder") from None
+        if not empty:
+            raise GanzooError(f"{out} already exists and is not empty; choose another folder or pass --overwrite "
+                              f"(which replaces only the files an export writes)")
 
 
 def _export_curves(log: Path, folder: Path, last_step: int, *, title: str) -> None:
@@ -1527,7 +1800,7 @@ def hub_entrypoint(name: str, *, pretrained: bool = True, device=None, discrimin
     if pretrained:
         return load(name, device=device, discriminator=discriminator)
     source = _source_for(name)
-    config = _check_config(json.loads(Path(source.path(CONFIG_NAME)).read_text()), source.label)
+    config = _read_config(Path(source.path(CONFIG_NAME)), source.label)
     _, _, G, D = _build(config, source.label)
     dev = _resolve_device(device)
     G.to(dev).eval()

@@ -74,9 +74,104 @@ def _json_default(o):
 
 
 def check_png_output(path: str | os.PathLike) -> None:
-    """Image grids are PNG files: refuse another suffix before any work is done."""
+    """Image grids are PNG files: refuse another suffix, or a place a file cannot be written, before
+    any work is done."""
     if Path(path).suffix.lower() != ".png":
         raise GanzooError(f"{path}: images are written as PNG; name the output file .png")
+    check_output_file(path)
+
+
+def expand(path: str | os.PathLike, what: str = "path") -> Path:
+    """``Path(path).expanduser()``, with an unknown ``~user`` as a one-line error instead of a RuntimeError."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise GanzooError(f"{what} {path}: cannot expand {str(path).split('/')[0]!r} (no such user's home); "
+                          f"write the full path") from None
+
+
+def check_output_file(path: str | os.PathLike, *, what: str = "output") -> Path:
+    """Refuse, before any work, an output file that cannot be written: an existing directory, a parent
+    that is a file, or a folder where files cannot be created (permissions, a read-only or virtual
+    file system such as /proc). Nothing is left behind: a probe file is created and removed in the
+    nearest existing folder (``os.access`` says yes to root even on /proc)."""
+    p = expand(path, what)
+    if str(path) == "" or p.name in ("", ".", ".."):
+        raise GanzooError(f"{what} {str(path)!r}: give a file name, e.g. out.png")
+    if p.is_dir():
+        raise GanzooError(f"{what} {path}: is a directory; give a file name inside it, e.g. {p / 'out.png'}")
+    parent = p.parent
+    while not parent.exists():
+        if parent.is_symlink():  # a dangling link where a folder would be made
+            raise GanzooError(f"{what} {path}: {parent} is a broken symbolic link; fix it or choose another path")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise GanzooError(f"{what} {path}: {parent} is a file, not a folder; choose another path")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise GanzooError(f"{what} {path}: the file exists and is not writable; choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ganzoo-probe-", dir=parent)
+    except OSError as exc:
+        raise GanzooError(f"{what} {path}: cannot create files in {parent} ({exc.strerror or exc}); "
+                          f"choose a writable folder") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return p
+
+
+def check_output_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """Like :func:`check_output_file` for a folder to be created or filled."""
+    if str(path) == "":
+        raise GanzooError(f"{what} '': give a folder name")
+    p = expand(path, what)
+    if p.exists() and not p.is_dir():
+        raise GanzooError(f"{what} {path}: is a file, not a folder; choose another path")
+    probe_in = p if p.is_dir() else p.parent
+    while not probe_in.exists():
+        probe_in = probe_in.parent
+    if not probe_in.is_dir():
+        raise GanzooError(f"{what} {path}: {probe_in} is a file, not a folder; choose another path")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".ganzoo-probe-", dir=probe_in)
+    except OSError as exc:
+        raise GanzooError(f"{what} {path}: cannot create files in {probe_in} ({exc.strerror or exc}); "
+                          f"choose a writable folder") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:
+        pass
+    return p
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB" if n >= 1e8 else f"{n / 1e6:.3g} MB"
+
+
+def check_memory(needed: int, what: str, fix: str) -> None:
+    """Refuse work whose tensors alone need more memory than is available, naming the estimate."""
+    have = available_memory()
+    if have is not None and needed > have:
+        raise GanzooError(f"{what} needs about {_gb(needed)} of memory for its tensors alone, but "
+                          f"{_gb(have)} is available; {fix}")
 
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike, *, nrow: int | None = None, padding: int = 2) -> Path:

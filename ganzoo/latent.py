@@ -83,6 +83,14 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 # ---- seeds, latent files, truncation ----------------------------------------------------------
+#: the most seeds one argument may expand to (each is a latent and an image held in memory)
+MAX_SEEDS = 100_000
+
+
+def _short_text(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
+
+
 def parse_seeds(text: str | int | Iterable[int]) -> list[int]:
     """``"3,17,40-42"`` → ``[3, 17, 40, 41, 42]`` (an int or a list of ints passes through)."""
     if isinstance(text, int):
@@ -97,8 +105,15 @@ def parse_seeds(text: str | int | Iterable[int]) -> list[int]:
             lo, hi = int(m.group(1)), int(m.group(2))
             if hi < lo:
                 raise GanzooError(f"seed range {part!r} runs backwards; write LOW-HIGH, e.g. 0-9")
+            if hi >= 2 ** 64:
+                raise GanzooError(f"seed range {part!r}: seeds go up to 2**64-1")
+            if len(out) + hi - lo + 1 > MAX_SEEDS:
+                raise GanzooError(f"seeds {_short_text(text)}: {len(out) + hi - lo + 1} seeds, more than the "
+                                  f"{MAX_SEEDS} one command takes; give a shorter range")
             out.extend(range(lo, hi + 1))
         elif part.isdigit():
+            if int(part) >= 2 ** 64:
+                raise GanzooError(f"seed {part[:30]}: seeds go up to 2**64-1")
             out.append(int(part))
         else:
             raise GanzooError(f"seeds {text!r}: {part!r} is not a seed; write non-negative integers and "
@@ -1159,15 +1174,23 @@ def _scale(args, G) -> int:
 
 
 def cmd_interpolate(args) -> int:
+    from .io import check_output_file
+
     out = Path(args.output)
     ext = out.suffix.lower()
     if ext not in (".gif", ".png"):
         raise GanzooError(f"{out}: write .gif (animation) or .png (strip/grid)")
+    check_output_file(out)
     points: list = _split_points(args.seeds) if args.seeds else []
     points += list(args.latent or [])
     if not points:
         raise GanzooError("interpolate needs at least two points: --seeds 3,17 (seeds or latent files)")
+    if args.save_latents is not None:
+        check_output_file(args.save_latents, what="--save-latents")
     G = _load(args)
+    from .cli import check_sample_memory
+
+    check_sample_memory(G, args.steps * max(1, len(points) - 1) * (args.scale or 1) ** 2, f"--steps {args.steps}")
     res = interpolate(G, points, steps=args.steps, method="slerp" if args.slerp else "lerp", label=args.label,
                       truncation=args.truncation)
     scale = _scale(args, G)
@@ -1200,7 +1223,15 @@ def cmd_arithmetic(args) -> int:
     from .io import check_png_output
 
     check_png_output(args.output)
+    if args.save_latent is not None:
+        from .io import check_output_file
+
+        check_output_file(args.save_latent, what="--save-latent")
     G = _load(args)
+    from .cli import check_sample_memory
+
+    check_sample_memory(G, (max(args.pool, args.per_group) + args.variations) * len(args.group)
+                        * (args.scale or 1) ** 2, "--pool/--per-group/--variations")
     cache: dict = {}
     groups = {}
     for text in args.group:
@@ -1226,9 +1257,17 @@ def cmd_arithmetic(args) -> int:
 def cmd_project(args) -> int:
     from .io import check_png_output, write_json
 
-    if args.output:
+    if args.output is not None:
         check_png_output(args.output)
+    from .io import check_output_file
+
+    for flag, path in (("--save-latent", args.save_latent), ("--json", args.json)):
+        if path is not None:
+            check_output_file(path, what=flag)
     G = _load(args)
+    from .cli import check_sample_memory
+
+    check_sample_memory(G, 2 * max(1, args.restarts), f"--restarts {args.restarts}")
     target = load_image(args.image, G)
     res = project(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, loss=args.loss,
                   perceptual=args.perceptual, perceptual_weight=args.perceptual_weight,
@@ -1264,13 +1303,17 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _truncation_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--truncation", type=float, metavar="T",
+    from .cli import finite_float
+
+    p.add_argument("--truncation", type=finite_float(0.0, exclusive=True), metavar="T",
                    help="truncation trick: seeds' latent components with |z| > T are redrawn (N(0,1) truncated "
                         "to [-T, T], as BigGAN); N(0, I) latents only")
 
 
 def add_latent_commands(sub) -> None:
     """Register ``ganzoo interpolate``, ``ganzoo arithmetic`` and ``ganzoo project``."""
+    from .cli import finite_float, int_at_least, positive_int, seed_int
+
     p = sub.add_parser(
         "interpolate", help="images along a lerp/slerp path between seeds or latent files (GIF or PNG)",
         description="Seed S is the latent of `ganzoo sample REF -n 1 --seed S`. The format follows -o: .gif "
@@ -1279,12 +1322,12 @@ def add_latent_commands(sub) -> None:
     p.add_argument("--seeds", "--points", dest="seeds", metavar="S1,S2,...",
                    help="path points: seeds, seed ranges (40-42) or latent files (.npy/.safetensors)")
     p.add_argument("--latent", action="append", metavar="FILE", help="a latent file to add as point(s) at the end")
-    p.add_argument("--steps", type=int, default=10, help="images per segment, both ends included (default 10)")
+    p.add_argument("--steps", type=int_at_least(2), default=10, help="images per segment, both ends included (default 10)")
     p.add_argument("--slerp", action="store_true", help="spherical interpolation (default: linear)")
     p.add_argument("-o", "--output", default="interpolation.gif", help=".gif or .png")
-    p.add_argument("--duration", type=int, default=100, help="GIF: ms per frame (default 100)")
+    p.add_argument("--duration", type=positive_int, default=100, help="GIF: ms per frame (default 100)")
     p.add_argument("--boomerang", action="store_true", help="GIF: play the path back again")
-    p.add_argument("--scale", type=int, help="enlarge each image by this integer factor (nearest)")
+    p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge each image by this integer factor (nearest)")
     p.add_argument("--save-latents", metavar="FILE", help="write the path's latents (.npy/.safetensors)")
     _truncation_arg(p)
     p.set_defaults(func=cmd_interpolate)
@@ -1300,13 +1343,14 @@ def add_latent_commands(sub) -> None:
     p.add_argument("--group", action="append", metavar="NAME=SPEC", help="bind a name (repeat)")
     p.add_argument("--expr", required=True, help="e.g. 'smile_woman - neutral_woman + neutral_man', '0.5*a + b'")
     p.add_argument("--classifier", help="for pred: groups: fmnist, fmnist:WEIGHTS.safetensors, or package.module:name")
-    p.add_argument("--per-group", type=int, default=3, help="samples per class:/pred: group (default 3)")
-    p.add_argument("--pool", type=int, default=256, help="pred: seeds searched (default 256)")
-    p.add_argument("--pool-seed", type=int, default=0, help="first seed of class:/pred: groups (default 0)")
-    p.add_argument("--variations", type=int, default=3, help="result images with noise added (default 3)")
-    p.add_argument("--noise", type=float, default=0.25, help="uniform noise amplitude of the variations")
-    p.add_argument("--seed", type=int, default=0, help="seed of the variations' noise")
-    p.add_argument("--scale", type=int, help="enlarge each image by this integer factor")
+    p.add_argument("--per-group", type=int_at_least(1, MAX_SEEDS), default=3, help="samples per class:/pred: group (default 3)")
+    p.add_argument("--pool", type=int_at_least(1, MAX_SEEDS), default=256, help="pred: seeds searched (default 256)")
+    p.add_argument("--pool-seed", type=int_at_least(0, 2 ** 64 - 1 - MAX_SEEDS), default=0,
+                   help="first seed of class:/pred: groups (default 0)")
+    p.add_argument("--variations", type=int_at_least(0, MAX_SEEDS), default=3, help="result images with noise added (default 3)")
+    p.add_argument("--noise", type=finite_float(0.0), default=0.25, help="uniform noise amplitude of the variations")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the variations' noise")
+    p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge each image by this integer factor")
     p.add_argument("-o", "--output", default="arithmetic.png", help="PNG to write")
     p.add_argument("--save-latent", metavar="FILE", help="write the result's latent (.npy/.safetensors)")
     _truncation_arg(p)
@@ -1319,19 +1363,20 @@ def add_latent_commands(sub) -> None:
                     "best. MSE and PSNR are on the [0, 1] pixel scale.")
     _common(p)
     p.add_argument("image", help="the image file (jpg, png, ...)")
-    p.add_argument("--steps", type=int, default=300, help="Adam steps (default 300)")
-    p.add_argument("--restarts", type=int, default=4, help="random starts (default 4)")
-    p.add_argument("--lr", type=float, default=0.05, help="Adam learning rate, cosine-annealed (default 0.05)")
+    p.add_argument("--steps", type=int_at_least(0, 10 ** 7), default=300, help="Adam steps (default 300)")
+    p.add_argument("--restarts", type=int_at_least(0, 10 ** 4), default=4, help="random starts (default 4)")
+    p.add_argument("--lr", type=finite_float(0.0, exclusive=True), default=0.05,
+                   help="Adam learning rate, cosine-annealed (default 0.05)")
     p.add_argument("--loss", choices=("l2", "l1"), default="l2", help="pixel loss (default l2)")
     p.add_argument("--perceptual", help="feature network for a perceptual term: none, fmnist, package.module:name")
-    p.add_argument("--perceptual-weight", type=float, default=0.1,
+    p.add_argument("--perceptual-weight", type=finite_float(0.0), default=0.1,
                    help="weight of the perceptual term (with --perceptual)")
-    p.add_argument("--latent-weight", type=float, default=0.0, help="weight of the (|z|^2/D - 1)^2 prior term")
+    p.add_argument("--latent-weight", type=finite_float(0.0), default=0.0, help="weight of the (|z|^2/D - 1)^2 prior term")
     p.add_argument("--encoder", choices=("auto", "only", "off"), default="auto",
                    help="use G.encode when the model has one: as a start (auto), alone (only), or not (off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the random starts")
     p.add_argument("-o", "--output", help="PNG: target | reconstruction")
-    p.add_argument("--scale", type=int, help="enlarge the PNG's images by this integer factor")
+    p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge the PNG's images by this integer factor")
     p.add_argument("--save-latent", metavar="FILE", help="write the latent (.npy, or .safetensors with the label)")
     p.add_argument("--json", metavar="FILE", help="write the errors and settings as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -46,4 +46,28 @@ def load_state_strict(module, state: dict, *, where: str) -> None:
         if tuple(own[k].shape) != tuple(v.shape):
             raise GanzooError(f"{where}: tensor {k!r} has shape {tuple(v.shape)} but the architecture expects "
                               f"{tuple(own[k].shape)}; the config.json does not match these weights")
+        check_tensor(k, v, own[k], where=where)
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
+
+
+def check_tensor(key: str, value, like, *, where: str) -> None:
+    """A stored tensor fits the module's: floating weights must be stored as floating point (an integer,
+    bool or complex tensor would be cast silently) and finite (NaN/inf weights, e.g. from a diverged
+    run, make every sample NaN); integer buffers (BatchNorm's counter) must stay integers."""
+    import torch
+
+    from .errors import GanzooError
+
+    if like.is_floating_point():
+        if not value.is_floating_point():
+            raise GanzooError(f"{where}: tensor {key!r} is stored as {str(value.dtype).replace('torch.', '')} but "
+                              f"the architecture needs floating point weights; the file is corrupt or not these "
+                              f"weights: export the model again")
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:
+            raise GanzooError(f"{where}: tensor {key!r} holds {bad} NaN/inf value(s); the weights are unusable "
+                              f"(a diverged run?): load an earlier checkpoint or export the model again")
+    elif value.is_floating_point() or value.is_complex() or value.dtype == torch.bool and like.dtype != torch.bool:
+        raise GanzooError(f"{where}: tensor {key!r} is stored as {str(value.dtype).replace('torch.', '')} but the "
+                          f"architecture keeps it as {str(like.dtype).replace('torch.', '')}; the file is corrupt "
+                          f"or not these weights: export the model again")

@@ -118,8 +118,11 @@ def _plugin_manager() -> pluggy.PluginManager:
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-        except Exception as exc:  # a broken plugin must not take the others down
-            failures.append(PluginFailure(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a broken plugin must not take the others (or the process) down:
+            # SystemExit, or any other BaseException a module raises at import, is reported and skipped
+            failures.append(PluginFailure(ep.name, dist, _describe(exc)))
             continue
         dists[ep.name] = (dist, version)
     for plugin, name in _extra:
@@ -130,6 +133,14 @@ def _plugin_manager() -> pluggy.PluginManager:
     _entrypoint_failures[:] = failures
     _pm = pm
     return pm
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a plugin's failure (``SystemExit: 0`` says what an exiting plugin did)."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _version(dist: str) -> str:
@@ -174,9 +185,11 @@ def _build() -> Registry:
 
             try:
                 impl.function(register=register)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit in a hook is a failure of that plugin, not the end
                 reg.failures.append(
-                    PluginFailure(impl.plugin_name, info.distribution, f"{hook_name}: {type(exc).__name__}: {exc}")
+                    PluginFailure(impl.plugin_name, info.distribution, f"{hook_name}: {_describe(exc)}")
                 )
                 continue
             for name, obj in staged.items():

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -44,8 +46,59 @@ class GANConfig:
         for k, v in values.items():
             if isinstance(v, list):  # JSON has no tuples
                 v = tuple(v)
-            cleaned[k] = v
+            cleaned[k] = _checked_value(cls, k, v, where)
         return cls(**cleaned)
+
+
+#: the largest whole number a config field takes (a C int: torch's sizes beyond it overflow or exhaust memory)
+INT_MAX = 2 ** 31 - 1
+
+
+def _field_types(cls) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation this Python cannot resolve: leave those fields unchecked
+        return {}
+
+
+def _checked_value(cls, name: str, value: Any, where: str) -> Any:
+    """``value`` for field ``name`` of the config dataclass ``cls``, checked against the field's type
+    and a range: whole numbers for ``int`` (at least 1 where the default is positive, as widths are,
+    else at least 0), finite numbers for ``float`` (not negative where the default is not), ``true`` or
+    ``false`` for ``bool``, text for ``str``, and ``tuple[int, ...]`` of positive whole numbers. A value
+    from an edited or hostile config.json (or ``--set``) fails here in one line, not in a layer."""
+    hint = _field_types(cls).get(name)
+    default = next((f.default for f in dataclasses.fields(cls) if f.name == name), dataclasses.MISSING)
+    got = f"{value!r}" if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+
+    def bad(want: str) -> GanzooError:
+        return GanzooError(f"{where}: {name} = {got}: must be {want}; fix config.json (or --set {name}=...)")
+
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("a whole number")
+        low = 1 if isinstance(default, int) and default > 0 else 0
+        if not low <= value <= INT_MAX:
+            raise bad(f"a whole number from {low} to {INT_MAX}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        if not math.isfinite(value):
+            raise bad("a finite number")
+        if isinstance(default, (int, float)) and default >= 0 and value < 0:
+            raise bad("a number >= 0")
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise bad("text")
+    elif typing.get_origin(hint) is tuple and typing.get_args(hint) == (int, ...):
+        if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= INT_MAX
+                                                   for v in value):
+            raise bad(f"a list of whole numbers from 1 to {INT_MAX}")
+    return value
 
 
 @dataclass(frozen=True)

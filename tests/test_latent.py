@@ -348,8 +348,10 @@ def test_cli_sample_truncation(run, monkeypatch, capsys):
     G = ganzoo.load(run)
     assert torch.equal(saved[0], G.sample(4, seed=2, truncation=0.5))
     assert not torch.equal(saved[0], G.sample(4, seed=2))
-    assert main(["sample", str(run), "-n", "4", "--truncation", "-1", "-o", "x.png"]) == 2
-    assert "use a threshold > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # refused while parsing, before the model is loaded
+        main(["sample", str(run), "-n", "4", "--truncation", "-1", "-o", "x.png"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--truncation: must be above 0" in err and err.count("\n") == 1
 
 
 def test_cli_image_outputs_refuse_bad_counts_and_non_png_names_before_any_work(run, tmp_path, capsys):
