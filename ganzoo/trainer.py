@@ -503,7 +503,7 @@ class Trainer:
             if not self.bf16_native:
                 why += f"; EMULATED on {where}: slow"
             return f"bf16 autocast ({why}; --no-bf16 for fp32)"
-        why = {"auto": f"{where} has no native bf16" + ("" if self.device.type != "cpu" else " (no AVX-512 BF16/AMX)"),
+        why = {"auto": f"{where} has no native bf16" + ("" if self.device.type != "cpu" else ": no AVX-512 BF16/AMX"),
                "option": "--no-bf16" if self.bf16_native else f"{where} has no native bf16",
                "run.json": "as the run recorded"}[self.bf16_source]
         return f"fp32 ({why}; --bf16 forces bf16 autocast)"
