@@ -899,7 +899,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if a.budget is None:
         a.budget = 45.0 if a.quick else 540.0
     a.bf16 = {"auto": None, "on": True, "off": False}[a.bf16]
-    a.train_bf16 = bool(a.bf16)
+    a.train_bf16 = a.bf16  # None: the trainer's own default (bf16 autocast where the device computes it natively)
     return a
 
 

@@ -30,6 +30,15 @@ with the paper's strengths for images in [-1, 1]:
     from one. Measured on the jellyfish GAN (``upsample``, 2,600 steps from scratch): it
     did not remove G's lattice by itself.
 
+Adaptive augmentation (``AdaptiveAugment``, ``--ada``): Karras, Aittala, Hellsten, Laine,
+Lehtinen & Aila 2020, "Training Generative Adversarial Networks with Limited Data"
+(StyleGAN2-ADA), section 3. Each transformation of the policy is applied to an image with
+probability ``p`` (drawn per image and per transformation, section 2.3), and ``p`` follows
+D's overfitting heuristic ``r_t = E[sign(D(real))]`` (eq. 1's second form), measured on the
+real images of D's own updates: every ``N = 4`` minibatches ``p += sign(r_t - target) * B * N
+/ (500k images)``, clamped to [0, 1], starting from ``p = 0`` (section 3: "adjusting p once
+every four minibatches", "p can rise from 0 to 1 in 500k images", target 0.6).
+
 Random draws come from torch's default generator (on the images' device), which the
 trainer checkpoints, so a resumed run draws what an uninterrupted one would; under
 torchrun each rank takes its slice of one draw for the global batch, so N processes
@@ -46,7 +55,16 @@ from torch import nn
 from .errors import GanzooError
 from .nn import WrapperAttributes
 
-__all__ = ["POLICIES", "zoom", "parse_policy", "diff_augment", "AugmentedDiscriminator"]
+__all__ = ["POLICIES", "zoom", "parse_policy", "diff_augment", "AugmentedDiscriminator", "AdaptiveAugment",
+           "ADA_TARGET", "ADA_INTERVAL", "ADA_KIMG", "ADA_DEFAULT_POLICY"]
+
+#: Karras et al. 2020, section 3: r_t's target ("r_t = 0.6 ... works well"), the adjustment interval in
+#: minibatches ("once every four minibatches") and the speed (p can go from 0 to 1 in 500k images)
+ADA_TARGET = 0.6
+ADA_INTERVAL = 4
+ADA_KIMG = 500.0
+#: the policy ``--ada`` uses without ``--diffaugment``: Zhao et al. 2020's full policy for limited data
+ADA_DEFAULT_POLICY = "color,translation,cutout"
 
 
 class _Draws:
@@ -154,17 +172,94 @@ def parse_policy(policy: str) -> tuple[str, ...]:
 
 
 def diff_augment(x: torch.Tensor, policy: str | tuple[str, ...], *, rank: int = 0,
-                 world_size: int = 1) -> torch.Tensor:
+                 world_size: int = 1, p: torch.Tensor | float | None = None) -> torch.Tensor:
     """``x`` (N, C, H, W) augmented by ``policy``; differentiable with respect to ``x``.
 
     ``rank``/``world_size``: ``x`` is this rank's share of a global batch (see ``_Draws``).
+    ``p`` (ADA): each transformation is applied to an image with probability ``p`` (a fresh draw
+    per image and transformation, always made, so the random stream does not depend on ``p``);
+    None applies every transformation to every image (DiffAugment).
     """
     names = parse_policy(policy) if isinstance(policy, str) else policy
     draws = _Draws(x, rank, world_size)
     for name in names:
         for fn in POLICIES[name]:
-            x = fn(x, draws)
+            if p is None:
+                x = fn(x, draws)
+            else:
+                apply = draws.rand(1, 1, 1) < p
+                x = torch.where(apply, fn(x, draws), x)
     return x
+
+
+class AdaptiveAugment:
+    """The augmentation probability ``p`` of ADA (Karras et al. 2020, section 3) and its controller.
+
+    The trainer tags each real batch (:meth:`set_real`); :class:`AugmentedDiscriminator`
+    reports D's scores on it in D's own updates (:meth:`observe`: when D's weights train, so
+    G's update, which freezes D, is not counted); :meth:`end_step` moves ``p`` every
+    ``interval`` steps. ``p`` and the running sums are tensors on the device (no host sync)
+    and are checkpointed (:meth:`state_dict`), so a resumed run follows the same ``p``.
+    ``boundary`` is the score separating D's "real" from "fake" decisions (0 for a logit; a
+    least-squares D with targets a, b: (a + b) / 2).
+    """
+
+    def __init__(self, *, batch_size: int, device, target: float = ADA_TARGET, kimg: float = ADA_KIMG,
+                 interval: int = ADA_INTERVAL, boundary: float = 0.0) -> None:
+        self.target, self.kimg, self.interval, self.boundary = float(target), float(kimg), int(interval), float(boundary)
+        #: the change of p per adjustment: B * N images of the 1000 * kimg that take p from 0 to 1
+        self.adjust = batch_size * self.interval / (self.kimg * 1000.0)
+        self.p = torch.zeros((), device=device)
+        self.rt = torch.zeros((), device=device)              # the last interval's r_t
+        self.signs = torch.zeros((), device=device)           # sum of sign(D(real) - boundary) this interval
+        self.count = torch.zeros((), device=device)           # real images seen this interval
+        self._real: torch.Tensor | None = None
+
+    def set_real(self, real: torch.Tensor) -> None:
+        """The real images of the step (this rank's): D's scores on them make r_t."""
+        self._real = real
+
+    def observe(self, D: nn.Module, x: torch.Tensor, out) -> None:
+        """Called with D's input (before augmentation) and output: accumulate signs on real rows."""
+        real = self._real
+        if real is None or x.dim() != 4 or x.shape[1:] != real.shape[1:] or x.shape[0] < real.shape[0]:
+            return
+        if not any(q.requires_grad for q in D.parameters()):
+            return                                            # G's update (D frozen): not D's judgement
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        if not isinstance(out, torch.Tensor) or out.shape[0] != x.shape[0]:
+            return
+        n = real.shape[0]
+        if x.data_ptr() == real.data_ptr() and x.shape[0] == n:
+            match = torch.ones((), device=self.p.device)
+        else:                                                 # e.g. torch.cat([real, fake]): the first n rows
+            match = (x[:n].detach() == real).flatten().all().float()
+        scores = out.detach()[:n].float().reshape(n, -1).mean(1)
+        self.signs += match * torch.sign(scores - self.boundary).sum()
+        self.count += match * n
+
+    def end_step(self, step: int, all_sum=None) -> None:
+        """After step ``step`` (1-based count of steps done): adjust p at every ``interval``-th step.
+        ``all_sum``: the distributed sum, so that every rank moves p alike."""
+        if step % self.interval:
+            return
+        stats = torch.stack([self.signs, self.count])
+        if all_sum is not None:
+            stats = all_sum(stats)
+        self.rt = stats[0] / stats[1].clamp(min=1)
+        self.p = (self.p + torch.sign(self.rt - self.target) * self.adjust).clamp(0.0, 1.0)
+        self.signs = torch.zeros_like(self.signs)
+        self.count = torch.zeros_like(self.count)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"p": self.p.detach().cpu(), "rt": self.rt.detach().cpu(), "signs": self.signs.detach().cpu(),
+                "count": self.count.detach().cpu()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        dev = self.p.device
+        self.p, self.rt = state["p"].to(dev).float(), state["rt"].to(dev).float()
+        self.signs, self.count = state["signs"].to(dev).float(), state["count"].to(dev).float()
 
 
 class AugmentedDiscriminator(WrapperAttributes, nn.Module):
@@ -175,11 +270,18 @@ class AugmentedDiscriminator(WrapperAttributes, nn.Module):
     parameters of its own, so ``ctx.frozen(D)`` and the optimizers see D's.
     """
 
-    def __init__(self, D: nn.Module, policy: str | tuple[str, ...], *, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, D: nn.Module, policy: str | tuple[str, ...], *, rank: int = 0, world_size: int = 1,
+                 ada: AdaptiveAugment | None = None) -> None:
         super().__init__()
         self.module = D
         self.policy = parse_policy(policy) if isinstance(policy, str) else tuple(policy)
         self.rank, self.world_size = rank, world_size
+        self.ada = ada
 
     def forward(self, x: torch.Tensor, *args, **kwargs):
-        return self.module(diff_augment(x, self.policy, rank=self.rank, world_size=self.world_size), *args, **kwargs)
+        if self.ada is None:
+            return self.module(diff_augment(x, self.policy, rank=self.rank, world_size=self.world_size), *args, **kwargs)
+        out = self.module(diff_augment(x, self.policy, rank=self.rank, world_size=self.world_size, p=self.ada.p),
+                          *args, **kwargs)
+        self.ada.observe(self.module, x, out)
+        return out

@@ -212,8 +212,8 @@ def _train_config_from_args(args):
         objective=args.objective, objective_kwargs=dict(args.objective_arg or []) or None,
         batch_size=args.batch_size, steps=args.steps, epochs=args.epochs,
         lr_g=args.lr_g, lr_d=args.lr_d, betas=args.betas, seed=args.seed, device=args.device,
-        bf16=getattr(args, "bf16", None), channels_last=args.channels_last, nchw=args.nchw, compile=args.compile, flip=args.flip,
-        diffaugment=args.diffaugment,
+        bf16=args.bf16, channels_last=args.channels_last, nchw=args.nchw, compile=args.compile, flip=args.flip,
+        diffaugment=args.diffaugment, ada=args.ada, ada_target=args.ada_target, ada_kimg=args.ada_kimg,
         log_every=args.log_every, sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every, keep_checkpoints=args.keep_checkpoints,
         freeze=args.freeze or [], sync_bn=args.sync_bn, ema=args.ema, lr_decay=args.lr_decay,
@@ -524,9 +524,11 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help="seed of the initial weights, data order, latents and augmentations")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
     p.add_argument("--bf16", action="store_const", const=True, default=None,
-                   help="bfloat16 autocast (CUDA, or a CPU with AVX-512 BF16); may be switched at --resume")
+                   help="bfloat16 autocast even where the device does not compute bf16 natively (default: on "
+                        "where it does: a CPU with AVX-512 BF16 or AMX, a CUDA GPU with bf16; the run records "
+                        "the choice and --resume keeps it)")
     p.add_argument("--no-bf16", dest="bf16", action="store_const", const=False,
-                   help="no bfloat16 autocast (the default; at --resume: switch a run's bf16 off)")
+                   help="train in fp32 where bf16 autocast would be the default (also at --resume)")
     p.add_argument("--restart", action="store_true",
                    help="start the run in --out over from step 0, deleting what ganzoo wrote there (keeps nothing of "
                         "it); without ARCH/--data it takes the run's recorded settings, the options given replacing them")
@@ -541,6 +543,15 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help="DiffAugment (Zhao et al. 2020) on every image D sees, real and generated, for small "
                         "datasets: some of color,translation,cutout,zoom, comma-separated (zoom: ganzoo's "
                         "bilinear zoom-in by 1-2x of half the images, see ganzoo.augment)")
+    p.add_argument("--ada", action="store_true",
+                   help="adaptive augmentation (Karras et al. 2020, ADA): the --diffaugment policy (default "
+                        "color,translation,cutout) applied with a probability p that rises while D overfits "
+                        "(r_t = E[sign(D(real))] above --ada-target) and falls otherwise; p and r_t are logged")
+    p.add_argument("--ada-target", type=float, default=0.6, metavar="T",
+                   help="with --ada: the target of r_t, in (0, 1) (default 0.6, the paper's)")
+    p.add_argument("--ada-kimg", type=float, default=500.0, metavar="K",
+                   help="with --ada: thousands of images for p to go from 0 to 1 (default 500, the paper's); "
+                        "smaller reacts faster in short runs")
     p.add_argument("--log-every", type=int, default=50, metavar="STEPS",
                    help="log the losses (log.jsonl, loss.png, the progress bar) every STEPS steps")
     p.add_argument("--sample-every", type=int, default=500, metavar="STEPS",
@@ -556,7 +567,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                         "(eval --generator-weights trained)")
     p.add_argument("--sync-bn", action="store_true",
                    help="under torchrun on GPUs: SyncBatchNorm, BatchNorm statistics over the global batch")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no start and speed lines")
     add_threads_option(p)
 
 

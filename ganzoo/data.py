@@ -105,6 +105,7 @@ class ImageDataset(torch.utils.data.Dataset):
         files: Sequence[str] | None = None,
         attributes: dict[str, torch.Tensor] | None = None,
         malformed: Sequence[str] = (),
+        native_shape: tuple[int, int, int] | None = None,
     ) -> None:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4:
             raise TypeError("ImageDataset: images must be a uint8 tensor of shape (N, C, H, W)")
@@ -123,6 +124,9 @@ class ImageDataset(torch.utils.data.Dataset):
         self.files = list(files) if files is not None else None
         self.attributes = {k: torch.as_tensor(v, dtype=torch.int64) for k, v in (attributes or {}).items()}
         self.malformed = list(malformed)
+        #: (C, H, W) of the source images before resizing, where they all share one (IDX files);
+        #: None where unknown or mixed
+        self.native_shape = tuple(int(v) for v in native_shape) if native_shape else None
         self._fingerprint: str | None = None
 
     # -- shape ---------------------------------------------------------------
@@ -205,7 +209,7 @@ class ImageDataset(torch.utils.data.Dataset):
             skipped=self.skipped, source=self.source, kind=self.kind, split=self.split,
             files=[self.files[i] for i in cpu_index.tolist()] if self.files is not None else None,
             attributes={k: v.index_select(0, cpu_index) for k, v in self.attributes.items()},
-            malformed=self.malformed,
+            malformed=self.malformed, native_shape=self.native_shape,
         )
 
     def labelled(self) -> "ImageDataset":
@@ -539,7 +543,19 @@ def load_fashion_mnist(
     return ImageDataset(
         payload["images"], payload["labels"], FASHION_MNIST_CLASSES,
         source=f"fashion-mnist:{path}", kind="fashion-mnist", split=split,
+        native_shape=_idx_image_shape(pairs[0][0]),
     )
+
+
+def _idx_image_shape(path: Path) -> tuple[int, int, int] | None:
+    """(1, rows, cols) from an IDX image file's header (16 bytes; no decoding of the images)."""
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            head = f.read(16)
+        magic, _, rows, cols = struct.unpack(">IIII", head)
+    except (OSError, EOFError, zlib.error, struct.error):
+        return None
+    return (1, rows, cols) if magic == _IDX_IMAGES else None
 
 
 # --------------------------------------------------------------------------- image files

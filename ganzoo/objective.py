@@ -92,6 +92,10 @@ class Objective:
     #: only calls ``ctx.D(images, ...)`` for scores; False (with the reason) otherwise
     augmentable: bool = True
     augmentable_why: str = ""
+    #: for ``--ada`` (Karras et al. 2020): the D score that separates "real" from "fake" decisions, so
+    #: that r_t = E[sign(D(real) - boundary)]; 0 for a logit; None where scores have no such boundary
+    #: (a Wasserstein critic, defined up to a constant): ``--ada`` is refused then
+    ada_boundary: float | None = 0.0
 
     def step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         raise NotImplementedError

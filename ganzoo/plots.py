@@ -19,8 +19,9 @@ def read_log(path: Path) -> list[dict]:
     return rows
 
 
-def plot_log(log_path: Path, out_path: Path, *, title: str = "") -> Path | None:
-    """Losses in the first panel; every other scalar (k, M, D's outputs) in its own panel below."""
+def plot_log(log_path: Path, out_path: Path, *, title: str = "", ada_target: float | None = None) -> Path | None:
+    """Losses in the first panel; every other scalar (k, M, D's outputs) in its own panel below;
+    ADA's p and r_t (``ada_p``, ``ada_rt``) share one panel, with r_t's target dashed."""
     rows = read_log(Path(log_path))
     if len(rows) < 1:
         return None
@@ -31,8 +32,9 @@ def plot_log(log_path: Path, out_path: Path, *, title: str = "") -> Path | None:
 
     keys = [k for k in rows[-1] if k not in ("step", "epoch", "seconds")]
     losses = [k for k in keys if k.startswith("loss")]
-    others = [k for k in keys if not k.startswith("loss")]
-    panels = 1 + len(others)
+    ada = [k for k in ("ada_p", "ada_rt") if k in keys]
+    others = [k for k in keys if not k.startswith("loss") and k not in ada]
+    panels = 1 + len(others) + bool(ada)
     fig, axes = plt.subplots(panels, 1, figsize=(7, 2.4 * panels + 0.6), sharex=True, squeeze=False)
     steps = [r["step"] for r in rows]
     for k in losses:
@@ -43,6 +45,16 @@ def plot_log(log_path: Path, out_path: Path, *, title: str = "") -> Path | None:
     for ax, k in zip(axes[1:, 0], others):
         ax.plot(steps, [r.get(k) for r in rows], color="tab:green")
         ax.set_ylabel(k)
+    if ada:
+        ax = axes[-1, 0]
+        for k, colour, label in (("ada_p", "tab:purple", "p (augmentation probability)"),
+                                 ("ada_rt", "tab:orange", "r_t = E[sign(D(real))]")):
+            if k in ada:
+                ax.plot(steps, [r.get(k) for r in rows], color=colour, label=label)
+        if ada_target is not None:
+            ax.axhline(ada_target, color="tab:orange", linestyle="--", linewidth=1, label=f"target {ada_target:g}")
+        ax.set_ylabel("ADA")
+        ax.legend(loc="upper left", fontsize="small")
     axes[-1, 0].set_xlabel("step")
     fig.tight_layout()
     with atomic_path(out_path) as tmp:

@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 __all__ = [
-    "cpu_bf16_native", "bf16_supported", "cpu_features", "configure_backends", "adam", "LayoutSafeAdam",
+    "cpu_bf16_native", "bf16_supported", "cpu_features", "cpu_model", "configure_backends", "adam", "LayoutSafeAdam",
     "ThreadTuner",
     "fast_sampler", "FastSampler", "cached_sampler", "sample", "optimize_for_inference",
     "prepare_training", "rewrite_for_training", "UpsampleConv2d", "CroppedConv2d",
@@ -92,6 +92,20 @@ def cpu_features() -> dict[str, bool]:
             with contextlib.suppress(Exception):
                 feats[name] = feats[name] or bool(fn())
     return feats
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def cpu_bf16_native() -> bool:

@@ -85,7 +85,10 @@ class TrainConfig:
     betas: tuple[float, float] | None = None
     seed: int = 0
     device: str = "auto"
-    bf16: bool = False
+    #: bfloat16 autocast: None (default) turns it on where the device computes bf16 natively (a CPU
+    #: with AVX-512 BF16 or AMX, a CUDA GPU with bf16), see ganzoo.speed.bf16_supported; the run
+    #: records the resolved True/False in run.json, which --resume keeps unless told otherwise
+    bf16: bool | None = None
     channels_last: bool = False             # force channels_last (default: automatic, see ganzoo.speed)
     nchw: bool = False                      # force NCHW where channels_last would be automatic
     compile: bool = False
@@ -93,6 +96,12 @@ class TrainConfig:
     #: DiffAugment policy for every image D sees, real and generated (ganzoo.augment), e.g.
     #: "color,translation,cutout"; None: none
     diffaugment: str | None = None
+    #: adaptive augmentation (Karras et al. 2020, section 3): the DiffAugment policy applied with a
+    #: probability p that follows D's overfitting signal r_t = E[sign(D(real))] towards ada_target;
+    #: ada_kimg: thousands of images for p to go from 0 to 1 (the paper's 500)
+    ada: bool = False
+    ada_target: float = 0.6
+    ada_kimg: float = 500.0
     log_every: int = 50
     sample_every: int = 500
     checkpoint_every: int = 500
@@ -234,6 +243,14 @@ class Trainer:
             raise GanzooError(f"objective {self.objective_name!r}: bad arguments {obj_kwargs}: {exc}") from None
         env = distributed.env_info()
         self.device = resolve_device(cfg.device, local_rank=env.local_rank if env.enabled else None)
+        # bf16 autocast by default where the device computes it natively (ganzoo.speed, the sampler's
+        # detector): resolved here once and written into cfg, so run.json records the choice
+        self.bf16_native = speed.bf16_supported(self.device)
+        self.bf16_source = "auto" if cfg.bf16 is None else "option"
+        if cfg.bf16 is None:
+            cfg.bf16 = self.bf16_native
+        cfg.bf16 = bool(cfg.bf16)
+        _check_ada_options(cfg)
         # torchrun: join the process group (gloo on CPU, NCCL on CUDA); one process: a no-op
         self.dist = distributed.setup(self.device)
         if self.batch_size % self.dist.world_size:
@@ -298,16 +315,27 @@ class Trainer:
             unused = self.spec.unused_parameters
             self.G_step = distributed.wrap(self.G, self.device, find_unused_parameters=unused)
             self.D_step = distributed.wrap(self.D, self.device, find_unused_parameters=unused)
+        self.ada = None
+        self._ada_checked = False
         if cfg.diffaugment:
-            from .augment import AugmentedDiscriminator, parse_policy
+            from .augment import AdaptiveAugment, AugmentedDiscriminator, parse_policy
 
             policy = parse_policy(cfg.diffaugment)
+            flag = "--ada" if cfg.ada else "--diffaugment"
             if not self.objective.augmentable:
-                raise GanzooError(f"--diffaugment: objective {self.objective_name!r} does not support DiffAugment "
+                raise GanzooError(f"{flag}: objective {self.objective_name!r} does not support DiffAugment "
                                   f"({self.objective.augmentable_why or 'it uses D other than on images'}); "
-                                  "leave --diffaugment out")
+                                  f"leave {flag} out")
+            if cfg.ada:
+                boundary = getattr(self.objective, "ada_boundary", 0.0)
+                if boundary is None:
+                    raise GanzooError(f"--ada: objective {self.objective_name!r} scores images without a real/fake "
+                                      "decision boundary (a Wasserstein critic), so ADA's r_t = E[sign(D(real))] "
+                                      "means nothing; use --diffaugment alone or another --objective")
+                self.ada = AdaptiveAugment(batch_size=self.batch_size, device=self.device, target=cfg.ada_target,
+                                           kimg=cfg.ada_kimg, boundary=float(boundary))
             self.D_step = AugmentedDiscriminator(self.D_step, policy, rank=self.dist.rank,
-                                                 world_size=self.dist.world_size)
+                                                 world_size=self.dist.world_size, ada=self.ada)
         if optimizer_state:
             self.opt_g.load_state_dict(optimizer_state["opt_g"])
             self.opt_d.load_state_dict(optimizer_state["opt_d"])
@@ -409,7 +437,10 @@ class Trainer:
 
         Drawn with the global RNG, which checkpoints save, so resume stays exact.
         """
-        return self._gather(self._mine(torch.randperm(len(self.dataset))[:self.batch_size]))
+        real, labels = self._gather(self._mine(torch.randperm(len(self.dataset))[:self.batch_size]))
+        if self.ada is not None:
+            self.ada.set_real(real)
+        return real, labels
 
     def _gather(self, idx: torch.Tensor):
         real, labels = self.dataset.batch(idx, device=self.device, channels_last=self.cfg.channels_last)
@@ -469,6 +500,7 @@ class Trainer:
             "objective": {k: v.detach().cpu() for k, v in self.objective.state_dict().items()},
             "rng": self._rng_state(),
             "ema_start": self.ema_start,
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
         torch.save(state, tmp / "trainer_state.pt")
         for f in tmp.iterdir():
@@ -508,6 +540,8 @@ class Trainer:
         torch.set_rng_state(state["rng"]["cpu"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if self.ada is not None and "ada" in state:
+            self.ada.load_state_dict(state["ada"])
         self.step = int(state["step"])
         self._saved_step = self.step
         # the run's learning rates (the optimizers' state holds the rates at save time): the same
@@ -568,11 +602,90 @@ class Trainer:
                 pass
         return previous
 
-    def fit(self, *, progress: bool = True) -> dict[str, float]:
-        """Train until ``total_steps``; return the last logged scalars."""
+    # ---- what the run does and how fast: printed at its start ------------------------------
+    def dtype_summary(self) -> str:
+        """``bf16 autocast`` or ``fp32``, and why."""
+        where = "this GPU" if self.device.type == "cuda" else "this CPU" if self.device.type == "cpu" else "this device"
+        if self.cfg.bf16:
+            why = {"auto": f"the default where {where} computes bf16 natively",
+                   "option": "--bf16", "run.json": "as the run recorded"}[self.bf16_source]
+            if not self.bf16_native:
+                why += f"; EMULATED on {where}: slow"
+            return f"bf16 autocast ({why}; --no-bf16 for fp32)"
+        why = {"auto": f"{where} has no native bf16" + ("" if self.device.type != "cpu" else ": no AVX-512 BF16/AMX"),
+               "option": "--no-bf16" if self.bf16_native else f"{where} has no native bf16",
+               "run.json": "as the run recorded"}[self.bf16_source]
+        return f"fp32 ({why}; --bf16 forces bf16 autocast)"
+
+    def start_line(self, verb: str = "train") -> str:
+        """One line: data (kind, path, images), image shape, batch, steps, device, dtype, threads."""
+        ds = self.dataset
+        c, size = self.arch_cfg.channels, self.arch_cfg.image_size
+        batch = f"batch {self.batch_size}"
+        if self.dist.enabled:
+            batch += f" ({self.local_batch} on each of {self.dist.world_size} processes)"
+        if self.device.type == "cuda":
+            dev = f"{self.device} ({torch.cuda.get_device_name(self.device)})"
+        else:
+            dev = f"{self.device} ({speed.cpu_model()})"
+        extras = []
+        if self.cfg.diffaugment:
+            extras.append(("ADA (target r_t " + f"{self.cfg.ada_target:g}) on " if self.ada is not None else "DiffAugment ")
+                          + self.cfg.diffaugment)
+        if self.cfg.compile:
+            extras.append("torch.compile")
+        return (f"ganzoo {verb}: {self.spec.name} ({self.objective_name}) on {self.cfg.data} ({len(ds):,} images); "
+                f"images {c}x{size}x{size}, {batch}, steps {self.step}->{self.total_steps}; device {dev}; "
+                f"{self.dtype_summary()}; {_threads(torch.get_num_threads())}"
+                + "".join(f"; {e}" for e in extras))
+
+    def shape_note(self) -> str | None:
+        """A note when the data's own channels or size differ from what the model trains at."""
+        native = getattr(self.dataset, "native_shape", None)
+        c, size = self.arch_cfg.channels, self.arch_cfg.image_size
+        if not native:
+            return None
+        nc, nh, nw = native
+        given = self.cfg.arch_config
+        flags = []
+        if nc != c and "channels" not in given and nc in self.spec.channels:
+            flags.append(f"--channels {nc}")
+        if max(nh, nw) != size and "image_size" not in given:
+            fits = sorted(s for s in self.spec.image_sizes if s >= max(nh, nw))
+            best = fits[0] if fits else max(self.spec.image_sizes)
+            if best != size:
+                flags.insert(0, f"--image-size {best}")
+        if not flags:
+            return None
+        released = ""
+        with contextlib.suppress(Exception):
+            from .hub import load_catalog
+
+            want_c = nc if any(f.startswith("--channels") for f in flags) else c
+            want_s = next((int(f.split()[1]) for f in flags if f.startswith("--image-size")), size)
+            names = [e.name for e in load_catalog().values()
+                     if e.architecture == self.spec.name and tuple(e.image_shape) == (want_c, want_s, want_s)]
+            if names:
+                released = f" (as the released {', '.join(sorted(names))})"
+        return (f"note: the data are {nc}x{nh}x{nw}, training at {c}x{size}x{size} (the architecture's default); "
+                f"pass {' '.join(flags)} to train near the data's own shape{released}")
+
+    def fit(self, *, progress: bool = True, announce: bool | None = None, verb: str = "train") -> dict[str, float]:
+        """Train until ``total_steps``; return the last logged scalars.
+
+        ``announce`` (default: ``progress``): print the start line (:meth:`start_line`), a note when
+        the data's shape differs from the model's, and after a few steps the measured seconds per
+        step with the estimated time for the requested steps (stdout, tty or not)."""
         from tqdm.auto import tqdm
 
         main = self.dist.is_main  # only rank 0 writes logs, grids and checkpoints
+        announce = (progress if announce is None else announce) and main
+        if announce:
+            print(self.start_line(verb), flush=True)
+            note = self.shape_note()
+            if note:
+                print(note, flush=True)
+        first_step, t_first = self.step, None
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
         ctx = StepContext(self.G_step, self.D_step, self.opt_g, self.opt_d, self.device, self.step,
@@ -594,7 +707,17 @@ class Trainer:
                 ctx.step = self.step
                 if self.cfg.lr_decay:
                     self._set_lr()
+                if self.ada is not None:
+                    self.ada.set_real(real)
                 out = self._step_fn(ctx, real, labels)
+                if self.ada is not None:
+                    if not self._ada_checked:  # one host sync, at the first step
+                        self._ada_checked = True
+                        if float(self.ada.count) == 0:
+                            raise GanzooError(f"--ada: objective {self.objective_name!r} never scored the real batch "
+                                              "in D's own update, so r_t = E[sign(D(real))] cannot be measured; "
+                                              "use --diffaugment without --ada")
+                    self.ada.end_step(self.step + 1, all_sum=distributed.all_sum if self.dist.enabled else None)
                 if self.dist.enabled:
                     distributed.sync_objective_state(self.objective)
                 if self.G_ema is not None:
@@ -606,6 +729,8 @@ class Trainer:
                 n_acc += 1
                 self.step += 1
                 bar.update(1)
+                if announce and t_first is not False:
+                    t_first = self._announce_speed(first_step, t_first)
                 at_log = self.step % self.cfg.log_every == 0 or self.step == self.total_steps
                 at_ckpt = self.step % self.cfg.checkpoint_every == 0 or self.step == self.total_steps
                 at_sample = self.step % self.cfg.sample_every == 0 or self.step == self.total_steps
@@ -623,6 +748,9 @@ class Trainer:
                     last = {k: round(float(v) / n_acc, 6) for k, v in acc.items()}
                     if self.cfg.lr_decay:  # the rate of the step just taken
                         last["lr_g"] = float(f"{self.lr_g * self.lr_factor(self.step - 1):.6g}")
+                    if self.ada is not None:  # p now, and the r_t of the last adjustment
+                        last["ada_p"] = round(float(self.ada.p), 6)
+                        last["ada_rt"] = round(float(self.ada.rt), 4)
                     if main:
                         self._write_log({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
                                          "seconds": round(self.train_seconds, 2), **last})
@@ -651,6 +779,33 @@ class Trainer:
                 signal.signal(sig, h)
         return last
 
+    #: the speed line comes after this many timed steps (the first step, with its warm-up, is not
+    #: timed) or this many seconds, whichever is first
+    SPEED_STEPS, SPEED_SECONDS = 5, 10.0
+
+    def _announce_speed(self, first_step: int, t_first):
+        """Print the measured seconds per step and the estimated total once; returns the new timer
+        state (None: not started, a time: timing from the end of the first step, False: done)."""
+        ran = self.step - first_step
+        if self.step >= self.total_steps and (t_first is None or ran < 2):
+            return False
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if t_first is None:
+            return now
+        timed = ran - 1
+        if timed < self.SPEED_STEPS and now - t_first < self.SPEED_SECONDS:
+            return t_first
+        per = (now - t_first) / timed
+        requested = self.total_steps - first_step
+        left = self.total_steps - self.step
+        finish = time.strftime("%H:%M", time.localtime(time.time() + per * left))
+        print(f"speed: {per:.3g} s/step ({self.batch_size / per:,.1f} images/s) over steps {first_step + 2}-{self.step}; "
+              f"the {requested:,} requested steps take about {_duration(per * requested)} "
+              f"({left:,} to go, done about {finish})", flush=True)
+        return False
+
     def _reduce_scalars(self, acc: dict[str, torch.Tensor], finite: torch.Tensor):
         """One collective: the scalars' means over the ranks, and whether every rank is finite."""
         keys = sorted(acc)
@@ -675,7 +830,8 @@ class Trainer:
     def plot_losses(self) -> Path | None:
         from .plots import plot_log
 
-        return plot_log(self.out / "log.jsonl", self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}")
+        return plot_log(self.out / "log.jsonl", self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}",
+                        ada_target=self.cfg.ada_target if self.cfg.ada else None)
 
     def describe(self) -> dict[str, Any]:
         """The resolved recipe, for run.json and model cards."""
@@ -692,6 +848,7 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "dataset": self.dataset.describe(),
             "hardware": hardware_summary(self.device),
+            "dtype": "bf16 autocast" if self.cfg.bf16 else "fp32",
             "torch": torch.__version__,
             **({"distributed": {"world_size": self.dist.world_size, "batch_per_process": self.local_batch,
                                 "backend": _backend()}} if self.dist.enabled else {}),
@@ -729,6 +886,41 @@ def _test_pause(what: str) -> None:
     if delay:
         print(f"ganzoo-test: {what}", file=sys.stderr, flush=True)
         time.sleep(float(delay))
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" + ("s" if n != 1 else "")
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``12 min 5 s``, ``3 h 12 min``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{max(s, 0)} s" if seconds >= 1 else f"{seconds:.2g} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+def _check_ada_options(cfg: TrainConfig) -> None:
+    """--ada's options, checked before any work: one-line errors naming the fix."""
+    from .augment import ADA_DEFAULT_POLICY, ADA_KIMG, ADA_TARGET
+
+    if not cfg.ada:
+        for name, value, default in (("--ada-target", cfg.ada_target, ADA_TARGET), ("--ada-kimg", cfg.ada_kimg, ADA_KIMG)):
+            if value != default:
+                raise GanzooError(f"{name} {value:g} only goes with --ada (adaptive augmentation); add --ada or drop {name}")
+        return
+    t = cfg.ada_target
+    if not isinstance(t, (int, float)) or not math.isfinite(t) or not 0.0 < t < 1.0:
+        raise GanzooError(f"--ada-target {t}: the target of r_t = E[sign(D(real))] must be in (0, 1), "
+                          f"e.g. {ADA_TARGET} (Karras et al. 2020)")
+    k = cfg.ada_kimg
+    if not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
+        raise GanzooError(f"--ada-kimg {k}: give the thousands of images p takes to go from 0 to 1, > 0, "
+                          f"e.g. {ADA_KIMG:g} (Karras et al. 2020)")
+    if not cfg.diffaugment:
+        cfg.diffaugment = ADA_DEFAULT_POLICY  # recorded in run.json
 
 
 def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -992,6 +1184,8 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
     if not resume and not restart and distributed.elastic_restart() and (out / "run.json").exists():
         resume = True  # a torchrun restart: continue from the last checkpoint, or from step 0
     ckpt, damaged, length_given = None, [], False
+    # the run's recorded dtype holds (on any machine) unless --bf16/--no-bf16 says otherwise
+    bf16_given, recorded_bf16 = cfg.bf16 is not None, None
     if restart:
         if holds_run(out) or (out / "run.json").exists():
             cfg = _restart_config(cfg, out)
@@ -1000,6 +1194,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
     elif resume:
         meta = _run_meta(out)
         saved = load_run(out)
+        recorded_bf16 = saved.bf16
         _check_resume_options(cfg, saved, out, meta)
         for name in RESUME_OPERATIONAL:  # how the run is driven, not what it computes: the caller's wins
             if getattr(cfg, name) != getattr(_DEFAULTS, name):
@@ -1050,10 +1245,10 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
         at = f" (checkpoints up to {last[0].name})" if last else " (no checkpoint yet)"
         raise GanzooError(f"{out} already holds a run{at}; continue it with --resume, start it over with --restart "
                           f"(keeps nothing of it), or choose another --out")
-    if cfg.bf16 is None:
-        cfg.bf16 = False
     owned = not distributed.initialized()
     trainer = Trainer(cfg, out, **trainer_kwargs)
+    if resume and not bf16_given and recorded_bf16 is not None:
+        trainer.bf16_source = "run.json"
     try:
         if resume:
             if ckpt is not None:
@@ -1087,7 +1282,8 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
                 "resolved": trainer.describe(),
             })
         if trainer.step < trainer.total_steps:
-            trainer.fit(progress=progress)
+            verb = "resume" if resume else "finetune" if cfg.base_model else "train"
+            trainer.fit(progress=progress, verb=verb)
         elif trainer.dist.is_main:
             _warn(f"{out} is already at step {trainer.step} of {trainer.total_steps}: nothing to train; give a larger "
                   f"--steps to continue it")

@@ -102,6 +102,8 @@ class AdversarialLoss(ganzoo.Objective):
 class _Wasserstein(AdversarialLoss):
     """The critic maximises E[D(x)] - E[D(G(z))]; G maximises E[D(G(z))]."""
 
+    ada_boundary = None  # a critic's scores are defined up to a constant: no real/fake boundary for ADA
+
     def d_loss(self, real_scores, fake_scores):
         return fake_scores.mean() - real_scores.mean()
 
@@ -172,6 +174,11 @@ class LeastSquares(AdversarialLoss):
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, n_critic: int = 1, r1_gamma: float = 0.0) -> None:
         super().__init__(n_critic=n_critic, r1_gamma=r1_gamma)
         self.a, self.b, self.c = float(a), float(b), float(c)
+
+    @property
+    def ada_boundary(self) -> float:
+        """Halfway between the fake and real targets: D's decision boundary (for ``--ada``)."""
+        return 0.5 * (self.a + self.b)
 
     def d_loss(self, real_scores, fake_scores):
         return 0.5 * (real_scores - self.b).pow(2).mean() + 0.5 * (fake_scores - self.a).pow(2).mean()

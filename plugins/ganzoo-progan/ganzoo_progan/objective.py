@@ -98,6 +98,7 @@ class ProgressiveWGANGP(ganzoo.Objective):
     """
 
     hparams = ("lambda_gp", "gp_target", "eps_drift", "fade_images", "stabilize_images", "reset_optimizer")
+    ada_boundary = None  # a WGAN-GP critic: no real/fake decision boundary for --ada
 
     def __init__(self, lambda_gp: float = 10.0, gp_target: float = 1.0, eps_drift: float = 0.001,
                  fade_images: int = PAPER_PHASE_IMAGES, stabilize_images: int = PAPER_PHASE_IMAGES,
