@@ -41,13 +41,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import itertools
+import json
 import math
+import os
+import statistics
 import sys
 import time
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
@@ -57,7 +62,8 @@ from torch import fx, nn
 __all__ = [
     "cpu_bf16_native", "bf16_supported", "cpu_features", "cpu_model", "configure_backends", "adam", "LayoutSafeAdam",
     "ThreadTuner",
-    "fast_sampler", "FastSampler", "cached_sampler", "sample", "optimize_for_inference",
+    "fast_sampler", "FastSampler", "Variant", "sampler_candidates", "time_candidates", "choice_cache_path",
+    "load_choices", "save_choice", "batch_bucket", "model_fingerprint", "cached_sampler", "sample", "optimize_for_inference",
     "prepare_training", "rewrite_for_training", "UpsampleConv2d", "CroppedConv2d",
     "GemmConvTranspose2d", "PointConvTranspose2d", "upsample_conv_weight", "VERIFY_ATOL",
 ]
@@ -795,35 +801,280 @@ class ThreadTuner:
         return {str(k): self.best(k) for k in self._times}
 
 
+# ---------------------------------------------------------------------------- measured choice
+@dataclass(frozen=True)
+class Variant:
+    """One way to run a generator: the original eager network or the rewritten one, in NCHW or
+    channels_last, in fp32 or under bf16 autocast."""
+
+    rewrite: bool
+    channels_last: bool
+    bf16: bool
+
+    @property
+    def name(self) -> str:
+        return "-".join(("rewritten" if self.rewrite else "eager", "channels_last" if self.channels_last else "nchw",
+                         "bf16" if self.bf16 else "fp32"))
+
+
+#: Bump when the candidates or the way they are built change: older decisions are then ignored.
+CHOICE_VERSION = 1
+#: ``GANZOO_SPEED_MEASURE=0`` turns the measured choice off process-wide (the defaults are used).
+MEASURE_ENV = "GANZOO_SPEED_MEASURE"
+
+
+def choice_cache_path() -> Path:
+    """The file of measured decisions: ``$GANZOO_CACHE/speed/choices.json``, else
+    ``$XDG_CACHE_HOME/ganzoo/speed/choices.json``, else ``~/.cache/ganzoo/speed/choices.json``."""
+    root = os.environ.get("GANZOO_CACHE")
+    if root:
+        return Path(root).expanduser() / "speed" / "choices.json"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "ganzoo" / "speed" / "choices.json"
+
+
+def load_choices(path: Path | None = None) -> dict[str, dict]:
+    """The cached decisions (key -> entry); a missing file is empty, an unreadable or corrupt one
+    is ignored with a warning (it is rewritten at the next decision)."""
+    path = path or choice_cache_path()
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"ganzoo.speed: ignoring the unreadable choice cache {path} ({type(exc).__name__}: {exc}); "
+                      "it is rewritten at the next measurement", RuntimeWarning, stacklevel=2)
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), dict) \
+            or data.get("version") != CHOICE_VERSION:
+        warnings.warn(f"ganzoo.speed: ignoring the choice cache {path}: not a version-{CHOICE_VERSION} choice file; "
+                      "it is rewritten at the next measurement", RuntimeWarning, stacklevel=2)
+        return {}
+    return {k: v for k, v in data["choices"].items() if isinstance(v, dict) and isinstance(v.get("variant"), str)}
+
+
+def save_choice(key: str, entry: dict, path: Path | None = None) -> None:
+    """Add one decision to the cache file, written atomically (a failure to write only warns)."""
+    from .io import write_json
+
+    path = path or choice_cache_path()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a corrupt file was reported when it was read
+        choices = load_choices(path)
+    choices[key] = entry
+    try:
+        write_json(path, {"version": CHOICE_VERSION, "choices": choices})
+    except OSError as exc:
+        warnings.warn(f"ganzoo.speed: could not write the choice cache {path} ({exc}); the choice is not kept",
+                      RuntimeWarning, stacklevel=2)
+
+
+def model_fingerprint(G: nn.Module) -> str:
+    """A hash of the generator's architecture and size (its class, ``repr``, config and the
+    shapes and dtypes of its parameters and buffers), not of its weights' values."""
+    h = hashlib.sha256()
+    h.update(f"{type(G).__module__}.{type(G).__qualname__}\n{G!r}\n".encode())
+    cfg = getattr(G, "config", None)
+    if cfg is not None:
+        with contextlib.suppress(Exception):
+            h.update(json.dumps(cfg.to_dict() if hasattr(cfg, "to_dict") else cfg, sort_keys=True, default=str).encode())
+    for name, t in itertools.chain(G.named_parameters(), G.named_buffers()):
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}\n".encode())
+    return h.hexdigest()[:24]
+
+
+def batch_bucket(batch: int) -> int:
+    """Batches share a decision by power-of-two bucket (1, 2, 4, ..., 256, 512, ...), so the last,
+    shorter chunk of a long draw does not trigger a measurement of its own."""
+    return 1 << max(0, int(batch) - 1).bit_length()
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    if device.type == "cpu":
+        return f"cpu:{cpu_model()}"
+    return device.type
+
+
+def choice_key(fingerprint: str, batch: int, device: torch.device, candidates: Sequence[Variant],
+               conditional: bool) -> str:
+    fields = {"model": fingerprint, "batch_bucket": batch_bucket(batch), "device": device_name(device),
+              "bf16_native": bf16_supported(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+              "conditional": conditional, "candidates": sorted(v.name for v in candidates), "version": CHOICE_VERSION}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def time_candidates(fns: dict[str, Callable[[], Any]], device: torch.device, *, rounds: int = 5,
+                    min_round_s: float = 0.002, max_s: float = 2.0) -> dict[str, float]:
+    """Seconds per call of each function: one warm-up call each (not counted), then ``rounds``
+    interleaved rounds (the order reversed every round, so that a machine's load hits all), each
+    repeating a call until it lasts ``min_round_s``; the median of the rounds. Fewer rounds (at
+    least 2) when one round of all would exceed ``max_s``. A function that raises is left out.
+    The measured choice's one seam: tests replace it to inject timings."""
+    def timed(fn, k):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        for _ in range(k):
+            fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return (time.perf_counter() - t0) / k
+
+    first: dict[str, float] = {}
+    for name, fn in fns.items():
+        try:
+            fn()                                   # warm-up: one-time costs (allocation, oneDNN primitives)
+            first[name] = timed(fn, 1)
+        except Exception as exc:
+            warnings.warn(f"ganzoo.speed: candidate {name} failed ({type(exc).__name__}: {exc}); left out",
+                          RuntimeWarning, stacklevel=2)
+    if not first:
+        return {}
+    calls = {n: max(1, min(50, math.ceil(min_round_s / max(t, 1e-7)))) for n, t in first.items()}
+    per_round = sum(calls[n] * first[n] for n in first)
+    rounds = max(2, min(rounds, int(max_s // per_round) if per_round > 0 else rounds))
+    times: dict[str, list[float]] = {n: [] for n in first}
+    names = list(first)
+    for r in range(rounds):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            times[n].append(timed(fns[n], calls[n]))
+    return {n: statistics.median(ts) for n, ts in times.items()}
+
+
 # ---------------------------------------------------------------------------- the sampler
-@dataclass
 class FastSampler:
     """``sampler(z, labels=None)`` -> float32 images in [-1, 1] (NCHW), like ``G.sample``.
 
-    Made by :func:`fast_sampler`; ``notes`` lists what it does.
+    Made by :func:`fast_sampler`. It holds the generator's candidate variants (:class:`Variant`)
+    and, per batch-size bucket, the one measured fastest (or given); ``notes`` lists what it does.
     """
 
-    module: nn.Module
-    device: torch.device
-    bf16: bool
-    conditional: bool
-    pixel_range: tuple[float, float]
-    cuda_graphs: bool = False
-    compiled: bool = False
-    notes: list[str] = field(default_factory=list)
-    _eager: nn.Module | None = None
-    _graphs: dict = field(default_factory=dict)
-    max_graphs: int = 4
-    threads: ThreadTuner | None = None
+    def __init__(self, src: nn.Module, device: torch.device, *, candidates: Sequence[Variant], measure: bool,
+                 conditional: bool, pixel_range: tuple[float, float], example: tuple[torch.Tensor, ...],
+                 compile: bool = False, notes: list[str] | None = None) -> None:
+        self._src = src                            # private eval-mode copy of G on the device
+        self.device = device
+        self.candidates = list(candidates)
+        self.measure = bool(measure) and len(self.candidates) > 1
+        self.conditional = conditional
+        self.pixel_range = pixel_range
+        self._example = example
+        self._compile = compile
+        self.notes: list[str] = list(notes or [])
+        self.cuda_graphs = False
+        self.compiled = False
+        self._eager: nn.Module | None = None
+        self._graphs: dict = {}
+        self.max_graphs = 4
+        self.threads: ThreadTuner | None = None
+        self._rewritten: nn.Module | None = None
+        self._built: dict[Variant, nn.Module] = {}
+        self.choices: dict[int, Variant] = {}       # batch bucket -> variant
+        self.decisions: dict[int, dict] = {}        # batch bucket -> how it was decided
+        self._fingerprint: str | None = None
+        self._current = self.candidates[0]
 
-    def _autocast(self):
-        if self.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    # ---- variants
+    @property
+    def default(self) -> Variant:
+        return self.candidates[0]
 
-    def _forward(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        with self._autocast():
-            x = self.module(z, labels) if self.conditional else self.module(z)
+    def _rewritten_module(self) -> nn.Module:
+        if self._rewritten is None:
+            module, notes = optimize_for_inference(self._src, example_inputs=self._example, channels_last=False)
+            self._rewritten = module
+            self.notes += notes
+        return self._rewritten
+
+    def build(self, v: Variant) -> nn.Module:
+        """The module that runs variant ``v`` (built once)."""
+        m = self._built.get(v)
+        if m is not None:
+            return m
+        m = self._rewritten_module() if v.rewrite else self._src
+        if v.channels_last and _has_conv2d(m):
+            m = copy.deepcopy(m).to(memory_format=torch.channels_last)
+            if "channels_last weights" not in self.notes:
+                self.notes.append("channels_last weights")
+        if v.bf16:
+            native = bf16_supported(self.device)
+            note = f"bf16 autocast ({'native' if native else 'EMULATED on this device: slow'})"
+            if note not in self.notes:
+                self.notes.append(note)
+        if self._compile:
+            try:
+                options = {"freezing": True} if self.device.type == "cpu" else None
+                self._eager = m
+                m = torch.compile(m, dynamic=False, options=options)
+                self.compiled = True
+                self.notes.append("torch.compile (inductor" + (", freezing" if options else "") + ")")
+            except Exception as exc:
+                print(f"ganzoo: torch.compile unavailable ({exc}); sampling eagerly", file=sys.stderr)
+        self._built[v] = m
+        return m
+
+    @property
+    def module(self) -> nn.Module:
+        """The module of the variant used last (the default before any call)."""
+        return self.build(self._current)
+
+    @property
+    def bf16(self) -> bool:
+        return self._current.bf16
+
+    def variant_for(self, batch: int) -> Variant | None:
+        """The variant chosen for ``batch`` (None before its bucket's first call)."""
+        return self.choices.get(batch_bucket(batch))
+
+    def _fp(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = model_fingerprint(self._src)
+        return self._fingerprint
+
+    def _choose(self, z: torch.Tensor, labels: torch.Tensor | None) -> Variant:
+        bucket = batch_bucket(z.shape[0])
+        v = self.choices.get(bucket)
+        if v is not None:
+            return v
+        if not self.measure:
+            v, how = self.default, {"how": "given" if len(self.candidates) == 1 else "default (measurement off)"}
+        else:
+            key = choice_key(self._fp(), z.shape[0], self.device, self.candidates, self.conditional)
+            by_name = {c.name: c for c in self.candidates}
+            hit = load_choices().get(key)
+            if hit is not None and hit["variant"] in by_name:
+                v, how = by_name[hit["variant"]], {"how": "cached", **hit}
+            else:
+                fns = {c.name: (lambda c=c: self._forward(c, z, labels)) for c in self.candidates}
+                with torch.no_grad():
+                    times = time_candidates(fns, self.device)
+                if not times:
+                    v, how = self.default, {"how": "default (every candidate failed)"}
+                else:
+                    best = min(times, key=times.get)
+                    v = by_name[best]
+                    entry = {"variant": best, "batch": int(z.shape[0]), "batch_bucket": bucket,
+                             "seconds_per_call": {n: float(f"{t:.4g}") for n, t in times.items()},
+                             "device": device_name(self.device), "torch": torch.__version__,
+                             "threads": torch.get_num_threads(),
+                             "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                    save_choice(key, entry)
+                    how = {"how": "measured", **entry}
+        self.choices[bucket] = v
+        self.decisions[bucket] = how
+        if how["how"] in ("measured", "cached"):
+            ms = ", ".join(f"{n} {t * 1e3:.3g} ms" for n, t in sorted(how["seconds_per_call"].items(), key=lambda x: x[1]))
+            self.notes.append(f"batch <= {bucket}: {v.name} ({how['how']}: {ms})")
+        return v
+
+    # ---- running
+    def _forward(self, v: Variant, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        module = self.build(v)
+        with (torch.autocast(self.device.type, dtype=torch.bfloat16) if v.bf16 else contextlib.nullcontext()):
+            x = module(z, labels) if self.conditional else module(z)
         x = x.float()
         lo, hi = self.pixel_range
         if (lo, hi) != (-1.0, 1.0):
@@ -831,16 +1082,17 @@ class FastSampler:
         return x.clamp_(-1.0, 1.0)
 
     def _run(self, z, labels):
+        v = self._current = self.choices.get(batch_bucket(z.shape[0]), self.default)
         if not self.compiled:
-            return self._forward(z, labels)
+            return self._forward(v, z, labels)
         try:
-            return self._forward(z, labels)
+            return self._forward(v, z, labels)
         except Exception as exc:  # compile is an optimisation: never fatal
             warnings.warn(f"ganzoo.speed: torch.compile failed at run time ({type(exc).__name__}: {exc}); "
                           "sampling eagerly", RuntimeWarning, stacklevel=3)
-            self.module, self.compiled = self._eager, False
+            self._built[v], self.compiled = self._eager, False
             self.notes.append("torch.compile failed at run time: eager")
-            return self._forward(z, labels)
+            return self._forward(v, z, labels)
 
     def _graphed(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         key = (tuple(z.shape), z.dtype, None if labels is None else tuple(labels.shape))
@@ -876,6 +1128,7 @@ class FastSampler:
             raise ValueError("this generator is conditional: pass labels")
         if not self.conditional:
             labels = None
+        self._choose(z, labels)   # outside any CUDA graph capture and thread switching
         if self.cuda_graphs:
             try:
                 return self._graphed(z, labels)
@@ -901,20 +1154,50 @@ class FastSampler:
         return out
 
 
-def fast_sampler(G: nn.Module, *, device=None, bf16: bool | None = None, channels_last: bool = True,
-                 compile: bool = False, cuda_graphs: bool | None = None, rewrite: bool = True,
-                 threads: int | str | None = "auto", verify_batch: int = 2) -> FastSampler:
+def sampler_candidates(G: nn.Module, device: torch.device, *, bf16: bool | None, channels_last: bool | None,
+                       rewrite: bool | None) -> list[Variant]:
+    """The variants to measure, the default first. An option given (not None) is fixed; one left
+    to None is measured: rewrite or not, NCHW or channels_last (convolutional generators), fp32 or
+    bf16 (only where the device computes bf16 natively). The original network in fp32 NCHW (the
+    eager baseline) is always among them when nothing fixes otherwise, so the choice never loses
+    to it by more than the measurement's noise."""
+    conv = _has_conv2d(G)
+    native = bf16_supported(device)
+    cl_opts = [bool(channels_last)] if channels_last is not None else ([True, False] if conv else [False])
+    bf_opts = [bool(bf16)] if bf16 is not None else ([True, False] if native else [False])
+    rw_opts = [bool(rewrite)] if rewrite is not None else [True, False]
+    out = []
+    for rw in rw_opts:
+        for cl in cl_opts:
+            for bf in bf_opts:
+                if not rw and rewrite is None and (cl != cl_opts[-1] or bf != bf_opts[-1]):
+                    continue  # the original network: only as the baseline (NCHW/fp32 unless fixed)
+                out.append(Variant(rw, cl, bf))
+    return out
+
+
+def fast_sampler(G: nn.Module, *, device=None, bf16: bool | None = None, channels_last: bool | None = None,
+                 compile: bool = False, cuda_graphs: bool | None = None, rewrite: bool | None = None,
+                 threads: int | str | None = "auto", verify_batch: int = 2, measure: bool | None = None) -> FastSampler:
     """A fast ``callable(z, labels=None)`` drawing images from ``G`` (see the module doc).
 
-    ``G`` is not modified: the sampler holds a rewritten, eval-mode copy made
-    now (later changes to ``G``'s weights are not seen; :func:`cached_sampler`
-    rebuilds when they change). ``bf16=None`` uses bf16 autocast where the
-    device computes bf16 natively; ``cuda_graphs=None`` captures CUDA graphs on
-    a GPU. ``compile=True`` adds ``torch.compile`` (inductor, with weight
-    freezing on CPU), falling back to eager if it fails. ``threads`` (CPU):
-    ``"auto"`` picks between torch's current thread count and 1 by timing the
-    calls (:class:`ThreadTuner`), an int fixes it for the sampler's calls, None
-    leaves torch's setting alone.
+    ``G`` is not modified: the sampler holds an eval-mode copy made now (later changes to ``G``'s
+    weights are not seen; :func:`cached_sampler` rebuilds when they change).
+
+    **Measured choice.** ``bf16``, ``channels_last`` and ``rewrite`` left to None are chosen per
+    batch-size bucket (:func:`batch_bucket`) by timing the candidates (:func:`sampler_candidates`,
+    the original eager fp32 network among them) on the first call of that bucket, a few calls each
+    after a warm-up (:func:`time_candidates`); the fastest is kept and the decision cached in
+    :func:`choice_cache_path` (by model architecture and size, batch bucket, device, bf16
+    capability, torch version, CPU or GPU model and thread count), so later samplers and processes
+    reuse it without timing. An option given fixes that dimension; ``measure=False`` (or the
+    environment variable ``GANZOO_SPEED_MEASURE=0``) skips timing and uses the defaults: rewritten,
+    channels_last for convolutional generators, bf16 where native. ``compile=True`` adds
+    ``torch.compile`` (inductor, weight freezing on CPU) to the default variant, without
+    measurement (it costs 10-60 s per shape on a 2-core CPU), falling back to eager on failure.
+    ``cuda_graphs=None`` captures CUDA graphs on a GPU. ``threads`` (CPU): ``"auto"`` picks between
+    torch's current thread count and 1 by timing the calls (:class:`ThreadTuner`), an int fixes it
+    for the sampler's calls, None leaves torch's setting alone.
     """
     if device is None:
         device = next(itertools.chain(G.parameters(), G.buffers()), torch.empty(0)).device
@@ -924,40 +1207,41 @@ def fast_sampler(G: nn.Module, *, device=None, bf16: bool | None = None, channel
             raise RuntimeError(f"device {str(device)!r} asked for, but CUDA is not available here")
         if device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
-    configure_backends(device)
-    use_bf16 = bf16_supported(device) if bf16 is None else bool(bf16)
-    src = copy.deepcopy(G).to(device)
-    example = _example_inputs(src, verify_batch, device)
-    module, notes = optimize_for_inference(src, example_inputs=example, channels_last=channels_last, rewrite=rewrite)
-    del src
-    if use_bf16:
-        notes.append(f"bf16 autocast ({'native' if bf16_supported(device) else 'EMULATED on this device: slow'})")
-    sampler = FastSampler(module, device, use_bf16, bool(getattr(G, "num_classes", 0)),
-                          tuple(getattr(G, "pixel_range", (-1.0, 1.0))), notes=notes)
-    if compile:
-        try:
-            options = {"freezing": True} if device.type == "cpu" else None
-            sampler._eager = module
-            sampler.module = torch.compile(module, dynamic=False, options=options)
-            sampler.compiled = True
-            notes.append("torch.compile (inductor" + (", freezing" if options else "") + ")")
-        except Exception as exc:
-            print(f"ganzoo: torch.compile unavailable ({exc}); sampling eagerly", file=sys.stderr)
-    if cuda_graphs is None:
-        cuda_graphs = device.type == "cuda"
     if cuda_graphs and device.type != "cuda":
         raise ValueError("cuda_graphs=True needs a CUDA device")
+    configure_backends(device)
+    if measure is None:
+        measure = os.environ.get(MEASURE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    src = copy.deepcopy(G).to(device).eval()
+    for p in src.parameters():
+        p.requires_grad_(False)
+    example = _example_inputs(src, verify_batch, device)
+    candidates = sampler_candidates(src, device, bf16=bf16, channels_last=channels_last, rewrite=rewrite)
+    if compile:
+        measure = False
+    sampler = FastSampler(src, device, candidates=candidates, measure=measure,
+                          conditional=bool(getattr(G, "num_classes", 0)),
+                          pixel_range=tuple(getattr(G, "pixel_range", (-1.0, 1.0))), example=example,
+                          compile=bool(compile))
+    if not sampler.measure:
+        sampler.candidates = [sampler.default]
+        sampler.build(sampler.default)      # now: its notes, and compile's errors, at construction
+    else:
+        sampler.notes.append("variant chosen per batch bucket by measurement among "
+                             + ", ".join(c.name for c in sampler.candidates) + f" (cache {choice_cache_path()})")
+    if cuda_graphs is None:
+        cuda_graphs = device.type == "cuda"
     sampler.cuda_graphs = bool(cuda_graphs)
     if sampler.cuda_graphs:
-        notes.append("CUDA graphs per batch shape")
+        sampler.notes.append("CUDA graphs per batch shape")
     if device.type == "cpu" and threads is not None:
         if threads == "auto":
             if torch.get_num_threads() > 1:
                 sampler.threads = ThreadTuner([torch.get_num_threads(), 1])
-                notes.append(f"CPU threads chosen per batch shape by timing ({torch.get_num_threads()} vs 1)")
+                sampler.notes.append(f"CPU threads chosen per batch shape by timing ({torch.get_num_threads()} vs 1)")
         else:
             sampler.threads = ThreadTuner([int(threads)])
-            notes.append(f"{int(threads)} CPU thread(s)")
+            sampler.notes.append(f"{int(threads)} CPU thread(s)")
     return sampler
 
 
