@@ -9,7 +9,8 @@ Sampling
     baseline: the generator as built, eager, fp32, NCHW, under ``no_grad``
     (``G(z)``, mapped to [-1, 1] and clamped, as ``Generator.sample`` does);
     fast: :func:`ganzoo.speed.fast_sampler` with its defaults (what
-    ``G.sample(..., fast=True)`` uses).
+    ``G.sample(..., fast=True)`` uses): the variant it measured fastest for the batch, or the
+    one cached from an earlier measurement; each figure records which (``fast_variant``).
 Training
     baseline: a plain loop as the sources write it: separate ``zero_grad`` /
     ``backward`` / ``step``, non-fused single-tensor Adam, fp32, NCHW, the batch
@@ -441,6 +442,12 @@ def _predict(estimate: dict, name: str, batch: int, flops_img: float | None, pea
     return max(t, flops_img * batch / rate)
 
 
+def speed_bucket(batch: int) -> int:
+    from ganzoo import speed
+
+    return speed.batch_bucket(batch)
+
+
 def bench_sampling(G, sampler, batch: int, *, device, opts, budget: Budget, items_left: int,
                    flops_img: dict[str, float | None], peak: float | None, estimate: dict | None) -> dict[str, Any]:
     """One sampling figure: baseline vs fast at ``batch``."""
@@ -478,6 +485,10 @@ def bench_sampling(G, sampler, batch: int, *, device, opts, budget: Budget, item
         res["note"] = f"{rounds} rounds instead of {opts.runs}: the time budget"
     if sampler.threads is not None:
         res["fast_threads"] = sampler.threads.best(tuple(z.shape))
+    chosen = sampler.variant_for(batch)  # the fast sampler's measured (or cached, or given) variant
+    if chosen is not None:
+        res["fast_variant"] = chosen.name
+        res["fast_variant_how"] = sampler.decisions.get(speed_bucket(batch), {}).get("how")
     res["baseline"]["model_flops_per_image"] = flops_img.get("baseline")
     return res
 
@@ -737,8 +748,10 @@ def _progress(arch: str, what: str, fig: dict) -> None:
     rate_b = b.get("per_s", b.get("images_per_s"))
     rate_f = f.get("per_s", f.get("images_per_s"))
     s = fig["speedup"]
+    variant = f", {fig['fast_variant']} ({fig.get('fast_variant_how')})" if fig.get("fast_variant") else ""
     print(f"  {arch:10s} {what:6s} batch {fig['batch']:4d}: baseline {rate_b:9.1f} {unit}, fast {rate_f:9.1f} {unit}, "
-          f"speedup {s['median']:.2f}x (IQR {s['q1']:.2f}-{s['q3']:.2f}, {fig['runs']} runs)", file=sys.stderr, flush=True)
+          f"speedup {s['median']:.2f}x (IQR {s['q1']:.2f}-{s['q3']:.2f}, {fig['runs']} runs){variant}",
+          file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------------------ profiles
@@ -793,6 +806,13 @@ def _fmt_rate(x: float | None) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
 
 
+def _fmt_variant(fig: dict) -> str:
+    v = fig.get("fast_variant")
+    if not v:
+        return "-"
+    return f"{v} ({fig['fast_variant_how']})" if fig.get("fast_variant_how") else v
+
+
 def _fmt_mem(m: dict | None) -> str:
     if not m:
         return "-"
@@ -817,8 +837,8 @@ def markdown(report: dict[str, Any]) -> str:
         "the call needed above what was in use before it (CPU peak RSS after `malloc_trim`; CUDA "
         "`max_memory_allocated`).", "",
         "## Sampling", "",
-        "| architecture | image | batch | baseline img/s | fast img/s | speedup | fast GFLOP/s (% of fp32 peak) | peak MB base / fast | runs |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| architecture | image | batch | baseline img/s | fast img/s | speedup | fast variant | fast GFLOP/s (% of fp32 peak) | peak MB base / fast | runs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     notes: list[str] = []
     for arch, r in report["architectures"].items():
@@ -829,13 +849,13 @@ def markdown(report: dict[str, Any]) -> str:
         img = f"{c['image_size']}x{c['image_size']}x{c['channels']}"
         for f in r.get("sampling", []):
             if f["status"] != "ok":
-                lines.append(f"| {arch} | {img} | {f['batch']} | - | - | {f['status']} | - | - | - |")
+                lines.append(f"| {arch} | {img} | {f['batch']} | - | - | {f['status']} | - | - | - | - |")
                 notes.append(f"{arch} sampling batch {f['batch']}: {f['status']}: {f.get('reason')}")
                 continue
             b, fa, s = f["baseline"], f["fast"], f["speedup"]
             gf = f"{fa['gflops']:.1f} ({fa['pct_of_peak']:.0f}%)" if fa.get("gflops") and fa.get("pct_of_peak") is not None else "-"
             lines.append(f"| {arch} | {img} | {f['batch']} | {_fmt_rate(b['per_s'])} | {_fmt_rate(fa['per_s'])} | "
-                         f"**{s['median']:.2f}x** ({s['q1']:.2f}-{s['q3']:.2f}) | {gf} | "
+                         f"**{s['median']:.2f}x** ({s['q1']:.2f}-{s['q3']:.2f}) | {_fmt_variant(f)} | {gf} | "
                          f"{_fmt_mem(f['memory']['baseline'])} / {_fmt_mem(f['memory']['fast'])} | {f['runs']} |")
             if f.get("note"):
                 notes.append(f"{arch} sampling batch {f['batch']}: {f['note']}")

@@ -46,7 +46,6 @@ import itertools
 import json
 import math
 import os
-import statistics
 import sys
 import time
 import warnings
@@ -907,12 +906,13 @@ def choice_key(fingerprint: str, batch: int, device: torch.device, candidates: S
 
 
 def time_candidates(fns: dict[str, Callable[[], Any]], device: torch.device, *, rounds: int = 5,
-                    min_round_s: float = 0.002, max_s: float = 2.0) -> dict[str, float]:
+                    min_round_s: float = 0.005, max_s: float = 2.0) -> dict[str, float]:
     """Seconds per call of each function: one warm-up call each (not counted), then ``rounds``
     interleaved rounds (the order reversed every round, so that a machine's load hits all), each
-    repeating a call until it lasts ``min_round_s``; the median of the rounds. Fewer rounds (at
-    least 2) when one round of all would exceed ``max_s``. A function that raises is left out.
-    The measured choice's one seam: tests replace it to inject timings."""
+    repeating a call until it lasts ``min_round_s``; the fastest round (other processes' load only
+    ever adds time, so the minimum is the least disturbed estimate, as ``timeit`` advises). Fewer
+    rounds (at least 2) when one round of all would exceed ``max_s``. A function that raises is
+    left out. The measured choice's one seam: tests replace it to inject timings."""
     def timed(fn, k):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -941,7 +941,7 @@ def time_candidates(fns: dict[str, Callable[[], Any]], device: torch.device, *, 
     for r in range(rounds):
         for n in (names if r % 2 == 0 else names[::-1]):
             times[n].append(timed(fns[n], calls[n]))
-    return {n: statistics.median(ts) for n, ts in times.items()}
+    return {n: min(ts) for n, ts in times.items()}
 
 
 # ---------------------------------------------------------------------------- the sampler
@@ -985,9 +985,23 @@ class FastSampler:
     def _rewritten_module(self) -> nn.Module:
         if self._rewritten is None:
             module, notes = optimize_for_inference(self._src, example_inputs=self._example, channels_last=False)
-            self._rewritten = module
+            # nothing rewritten (untraceable, or no pattern applies): the rewritten variants are the
+            # original network, and are not timed against it
+            self._rewritten = module if any(not n.startswith(("graph rewrites", "rewrite ")) for n in notes) \
+                else self._src
             self.notes += notes
         return self._rewritten
+
+    def _distinct(self) -> list[Variant]:
+        """The candidates that differ: a rewritten variant whose rewrite did nothing is dropped
+        when the same variant of the original network is a candidate."""
+        out = []
+        for c in self.candidates:
+            twin = Variant(False, c.channels_last, c.bf16)
+            if c.rewrite and twin in self.candidates and self._rewritten_module() is self._src:
+                continue
+            out.append(c)
+        return out
 
     def build(self, v: Variant) -> nn.Module:
         """The module that runs variant ``v`` (built once)."""
@@ -1048,7 +1062,7 @@ class FastSampler:
             if hit is not None and hit["variant"] in by_name:
                 v, how = by_name[hit["variant"]], {"how": "cached", **hit}
             else:
-                fns = {c.name: (lambda c=c: self._forward(c, z, labels)) for c in self.candidates}
+                fns = {c.name: (lambda c=c: self._forward(c, z, labels)) for c in self._distinct()}
                 with torch.no_grad():
                     times = time_candidates(fns, self.device)
                 if not times:

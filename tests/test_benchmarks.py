@@ -85,11 +85,15 @@ def test_quick_suite_writes_json_and_markdown(tiny_plugin, tmp_path):
             assert fig["memory"][variant]["peak_mb"] > 0
     for fig in tiny["sampling"]:
         assert fig["baseline"]["per_s"] > 0 and fig["fast"]["per_s"] > 0
+        # which variant the fast sampler measured (or found cached) for this batch
+        assert fig["fast_variant"] in {"eager-nchw-fp32", "rewritten-nchw-fp32", "rewritten-channels_last-fp32"}
+        assert fig["fast_variant_how"] in ("measured", "cached")
     train = tiny["training"]
     assert train["batch"] == 4 and train["baseline"]["steps_per_s"] > 0 and train["fast"]["images_per_s"] > 0
     assert train["losses_finite"]
     md = (out / "benchmarks.md").read_text()
     assert "## Sampling" in md and "## Training step" in md and "| tiny |" in md and "speedup" in md
+    assert f"| {tiny['sampling'][0]['fast_variant']} (" in md
 
 
 def test_device_cuda_without_cuda_is_a_one_line_error(tmp_path):

@@ -180,3 +180,11 @@ def test_sample_fast_uses_the_measured_choice(tiny_plugin, cache, timings):
         a = G.sample(5, seed=1, fast=True)
     assert (a - G.sample(5, seed=1)).abs().max() < 1e-5
     assert len(timings.calls) == 1 and json.loads(cache.read_text())["choices"]
+
+
+def test_a_rewrite_that_changes_nothing_is_not_timed_against_the_original(tiny_plugin, cache, timings, monkeypatch):
+    monkeypatch.setattr(speed, "_INFERENCE_PASSES", [])   # nothing to rewrite (as for an untraceable G)
+    G = _G(tiny_plugin)
+    s = speed.fast_sampler(G, bf16=False, threads=None)
+    s(torch.randn(2, G.latent_dim))
+    assert timings.calls == [["eager-nchw-fp32", "rewritten-channels_last-fp32"]]
