@@ -123,7 +123,9 @@ class Generator(_GANModule):
         (CUDA, or a CPU with bf16 support); the output is float32 either way.
         ``fast`` samples through :func:`ganzoo.speed.fast_sampler` (an
         equivalent rewritten copy of the network, channels_last, CUDA graphs on
-        a GPU), built once and reused while the weights stay the same.
+        a GPU, or the network as it is where that measured faster: the choice
+        is timed once per batch-size bucket and cached), built once and reused
+        while the weights stay the same.
         ``truncation`` (a threshold T > 0; N(0, I) latents only) applies the
         truncation trick: components with |z| > T are redrawn until inside
         (:func:`ganzoo.latent.truncate_latent`), from the seed's stream after

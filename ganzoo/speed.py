@@ -30,6 +30,20 @@ Every rewrite is checked numerically against the original network on random
 inputs when the sampler is built (fp32, max abs difference 1e-3 on the
 [-1, 1] output); a rewrite that does not reproduce the network is dropped.
 
+None of this is assumed to pay: the sampler **measures** (:class:`Variant`,
+:func:`sampler_candidates`, :func:`time_candidates`). On the first call of a
+batch-size bucket it times the candidates -- the original network in eager
+fp32 NCHW (the baseline) and the rewritten one in NCHW / channels_last, fp32 /
+bf16 (bf16 only where native) -- a few calls each after a warm-up, keeps the
+fastest, and caches the decision in ``$GANZOO_CACHE/speed/choices.json``
+(:func:`choice_cache_path`; keyed by the model's architecture and size, the
+batch bucket, device and CPU/GPU model, bf16 capability, torch version and
+thread count; written atomically; a corrupt file is ignored with a warning
+and rewritten), so that later samplers and processes do not time again. An
+option the caller gives (``bf16``, ``channels_last``, ``rewrite``) is not
+second-guessed; ``measure=False`` or ``GANZOO_SPEED_MEASURE=0`` uses the
+defaults without timing.
+
 Training (:func:`prepare_training`, used by :class:`ganzoo.trainer.Trainer`)
 applies only the rewrites that keep the parameters and their names (the
 up-sampling + convolution and the padding + convolution ones, which share the
