@@ -317,7 +317,7 @@ class Trainer:
             self.D_step = distributed.wrap(self.D, self.device, find_unused_parameters=unused)
         self.ada = None
         self._ada_checked = False
-        if cfg.diffaugment:
+        if cfg.diffaugment is not None:
             from .augment import AdaptiveAugment, AugmentedDiscriminator, parse_policy
 
             policy = parse_policy(cfg.diffaugment)
@@ -919,7 +919,7 @@ def _check_ada_options(cfg: TrainConfig) -> None:
     if not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
         raise GanzooError(f"--ada-kimg {k}: give the thousands of images p takes to go from 0 to 1, > 0, "
                           f"e.g. {ADA_KIMG:g} (Karras et al. 2020)")
-    if not cfg.diffaugment:
+    if cfg.diffaugment is None:
         cfg.diffaugment = ADA_DEFAULT_POLICY  # recorded in run.json
 
 

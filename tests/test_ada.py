@@ -109,6 +109,8 @@ def test_trainer_moves_p_logs_it_and_resumes_exactly(tiny_plugin, tiny_fmnist, t
     ({"ada_kimg": -1.0}, "--ada-kimg -1"),
     ({"ada": False, "ada_target": 0.5}, "--ada-target 0.5 only goes with --ada"),
     ({"diffaugment": "color,rotate"}, "unknown 'rotate'"),
+    ({"diffaugment": ""}, "DiffAugment policy '' is empty"),            # given empty: not ADA's default
+    ({"ada": False, "ada_kimg": 500.0, "diffaugment": ""}, "DiffAugment policy '' is empty"),  # nor silently none
 ])
 def test_bad_ada_options_are_one_line_errors(tiny_plugin, tiny_fmnist, tmp_path, kw, fragment):
     with pytest.raises(GanzooError) as err:
