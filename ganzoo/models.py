@@ -27,8 +27,10 @@ def build_from_config(spec: Architecture, cfg: GANConfig) -> tuple[Generator, Di
     return G, D
 
 
-def load_state_strict(module, state: dict, *, where: str) -> None:
-    """Load a state dict exactly: missing keys, unexpected keys and shape mismatches are errors."""
+def load_state_strict(module, state: dict, *, where: str, config: str = "config.json") -> None:
+    """Load a state dict exactly: missing keys, unexpected keys and shape mismatches are errors.
+    ``config`` names the file that chose the architecture (a model folder's config.json, a run's
+    run.json), for the error's fix."""
     from .errors import GanzooError
 
     own = module.state_dict()
@@ -41,11 +43,11 @@ def load_state_strict(module, state: dict, *, where: str) -> None:
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} key(s) e.g. {unexpected[0]!r}")
         raise GanzooError(f"{where}: weights do not match the architecture ({'; '.join(parts)}); "
-                          f"check that config.json names the architecture these weights were trained with")
+                          f"check that {config} names the architecture these weights were trained with")
     for k, v in state.items():
         if tuple(own[k].shape) != tuple(v.shape):
             raise GanzooError(f"{where}: tensor {k!r} has shape {tuple(v.shape)} but the architecture expects "
-                              f"{tuple(own[k].shape)}; the config.json does not match these weights")
+                              f"{tuple(own[k].shape)}; the {config} does not match these weights")
         check_tensor(k, v, own[k], where=where)
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
 

@@ -928,7 +928,9 @@ def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def _load_strict(module: torch.nn.Module, path: Path) -> None:
-    load_state_strict(module, load_file(path), where=str(path))
+    # path: RUN/checkpoints/step-N/FILE; the run's architecture comes from RUN/run.json
+    run_json = path.parent.parent.parent / "run.json"
+    load_state_strict(module, load_file(path), where=str(path), config=str(run_json))
 
 
 def checkpoint_step(path: Path) -> int:

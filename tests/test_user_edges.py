@@ -223,3 +223,33 @@ def test_shipped_cards_agree_with_sample_and_carry_their_metadata(name):
         assert result.dataset_type != "folder"
     config = json.loads((folder / "config.json").read_text())
     assert config["datasets"] == card.data.datasets
+
+
+def test_a_checkpoint_from_another_architecture_is_a_one_line_error(tiny_plugin, tiny_fmnist, tmp_path, capsys):
+    """Issue 21's bad input: a run whose checkpoint holds another architecture's weights (copied
+    in from another run) given to resume, finetune, sample and eval: one line naming the file and
+    the run.json to check, exit 2, and the checkpoint left in place."""
+    import shutil
+
+    pytest.importorskip("ganzoo_mlp")
+    from ganzoo.trainer import latest_checkpoint
+
+    data = f"fashion-mnist:{tiny_fmnist}"
+    common = ["--steps", "1", "--batch-size", "4", "--checkpoint-every", "1", "--sample-every", "100",
+              "--quiet", "--threads", "1"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "tiny", "--data", data, "--out", str(a), *common]) == 0
+    assert main(["train", "mlp", "--data", data, "--out", str(b), *common]) == 0
+    ckpt = latest_checkpoint(a)
+    for name in ("generator.safetensors", "discriminator.safetensors"):
+        shutil.copy(latest_checkpoint(b) / name, ckpt / name)
+    capsys.readouterr()
+    for argv in (["train", "--resume", "--steps", "2", "--out", str(a), "--quiet"],
+                 ["finetune", str(a), "--data", data, "--steps", "1", "--out", str(tmp_path / "f"), "--quiet"],
+                 ["sample", str(a), "--out", str(tmp_path / "s.png")],
+                 ["eval", str(a), "--extractor", "fmnist", "--metrics", "fid", "-n", "8"]):
+        rc = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1, (argv, err)
+        assert "weights do not match the architecture" in err[0] and f"check that {a / 'run.json'} names" in err[0]
+        assert ckpt.exists()
