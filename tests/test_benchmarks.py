@@ -295,3 +295,13 @@ def test_one_pixel_rewrite_leaves_other_convs_alone():
 def test_adam_is_fused_where_available():
     opt = speed.adam([nn.Parameter(torch.zeros(3))], 1e-3, (0.5, 0.999))
     assert opt.defaults.get("fused") or opt.defaults.get("foreach")
+
+
+def test_choice_check_prints_one_row_per_figure(tiny_plugin, capsys):
+    from benchmarks import choice_check
+
+    assert choice_check.main(["--arch", "tiny", "--batch", "1", "--batch", "3", "--rounds", "2", "--calls", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| tiny |")]
+    assert len(rows) == 2 and all("(measured)" in r or "(cached)" in r for r in rows), rows
+    assert choice_check.main(["--arch", "no-such-arch"]) == 2
+    assert "unknown architecture" in capsys.readouterr().err
