@@ -801,9 +801,14 @@ class Trainer:
         requested = self.total_steps - first_step
         left = self.total_steps - self.step
         finish = time.strftime("%H:%M", time.localtime(time.time() + per * left))
-        print(f"speed: {per:.3g} s/step ({self.batch_size / per:,.1f} images/s) over steps {first_step + 2}-{self.step}; "
-              f"the {requested:,} requested steps take about {_duration(per * requested)} "
-              f"({left:,} to go, done about {finish})", flush=True)
+        from tqdm.auto import tqdm
+
+        # tqdm.write: the progress bar (on stderr) is cleared and redrawn around the line, which
+        # print() appended to the bar's last state on a terminal ("...d_acc=0.75]speed: ...")
+        tqdm.write(f"speed: {per:.3g} s/step ({self.batch_size / per:,.1f} images/s) over steps {first_step + 2}-{self.step}; "
+                   f"the {requested:,} requested steps take about {_duration(per * requested)} "
+                   f"({left:,} to go, done about {finish})", file=sys.stdout)
+        sys.stdout.flush()
         return False
 
     def _reduce_scalars(self, acc: dict[str, torch.Tensor], finite: torch.Tensor):

@@ -85,6 +85,25 @@ def test_start_line_shape_note_and_speed_line(tiny_plugin, tiny_fmnist, tmp_path
     assert rc == 0 and len(out) == 1 and out[0].startswith("trained 6 steps")
 
 
+def test_speed_line_is_not_glued_to_the_progress_bar(tiny_plugin, tiny_fmnist, tmp_path, monkeypatch):
+    """stdout and stderr on one terminal: the speed line starts a line of its own (it used to be
+    appended to the bar's last state, '...loss_g=0.7]speed: ...')."""
+    import io
+    import re
+
+    monkeypatch.setattr(trainer.Trainer, "SPEED_STEPS", 2)
+    monkeypatch.setattr(trainer.Trainer, "SPEED_SECONDS", 1e9)
+    both = io.StringIO()
+    with contextlib.redirect_stdout(both), contextlib.redirect_stderr(both):
+        rc = cli.main(["train", "tiny", "--data", f"fashion-mnist:{tiny_fmnist}", "--out", str(tmp_path / "r"),
+                       "--steps", "6", "--log-every", "1", "--sample-every", "100", "--checkpoint-every", "100",
+                       "--threads", "1", "--set", "num_classes=0", "--image-size", "16"])
+    assert rc == 0
+    segments = re.split(r"[\r\n]", both.getvalue())
+    assert any(seg.startswith("speed: ") for seg in segments), both.getvalue()
+    assert not any("]speed: " in seg for seg in segments)
+
+
 def test_resume_line_says_resume(tiny_plugin, tiny_fmnist, tmp_path):
     t = Trainer(_cfg(tiny_fmnist), tmp_path / "other")
     t.step = 2
