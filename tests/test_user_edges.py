@@ -223,3 +223,16 @@ def test_shipped_cards_agree_with_sample_and_carry_their_metadata(name):
         assert result.dataset_type != "folder"
     config = json.loads((folder / "config.json").read_text())
     assert config["datasets"] == card.data.datasets
+
+
+def test_an_unknown_option_of_a_command_points_at_that_commands_help(capsys):
+    from ganzoo.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["export", "dcgan_fashion", "out", "--format", "onnx", "--opset", "9"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and "\n" not in err, err
+    assert err == "ganzoo export: error: unrecognized arguments: --opset 9 (see `ganzoo export --help`)", err
+    with pytest.raises(SystemExit):
+        main(["--bogus"])
+    assert "(see `ganzoo --help`)" in capsys.readouterr().err
