@@ -648,7 +648,11 @@ def _one_line_warnings(debug: bool):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the sub-command's help, not the top level's, for an option that command lacks
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        (sub.choices.get(getattr(args, "command", None) or "", parser) if sub else parser).error(
+            f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_USER_ERROR

@@ -253,3 +253,16 @@ def test_a_checkpoint_from_another_architecture_is_a_one_line_error(tiny_plugin,
         assert rc == 2 and len(err) == 1, (argv, err)
         assert "weights do not match the architecture" in err[0] and f"check that {a / 'run.json'} names" in err[0]
         assert ckpt.exists()
+
+
+def test_an_unknown_option_of_a_command_points_at_that_commands_help(capsys):
+    from ganzoo.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["export", "dcgan_fashion", "out", "--format", "onnx", "--opset", "9"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and "\n" not in err, err
+    assert err == "ganzoo export: error: unrecognized arguments: --opset 9 (see `ganzoo export --help`)", err
+    with pytest.raises(SystemExit):
+        main(["--bogus"])
+    assert "(see `ganzoo --help`)" in capsys.readouterr().err
