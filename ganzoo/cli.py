@@ -202,6 +202,9 @@ def _betas(text: str) -> tuple[float, float]:
 def _train_config_from_args(args):
     from .trainer import TrainConfig
 
+    if args.steps is not None and args.epochs is not None:  # before: --epochs was silently ignored
+        raise GanzooError(f"--steps {args.steps} and --epochs {args.epochs:g} both set the run's length; give one "
+                          f"of them")
     arch_config = dict(args.set or [])
     if args.image_size is not None:
         arch_config["image_size"] = args.image_size

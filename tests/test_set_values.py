@@ -32,3 +32,14 @@ def test_bad_set_values_are_one_line_before_any_work(pngs, tmp_path, capsys, val
     assert rc == 2 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("ganzoo: error: ") and said in lines[0], lines[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_steps_and_epochs_together_are_refused(pngs, tmp_path, capsys, command):
+    out = tmp_path / "run"
+    head = ["train", "mlp"] if command == "train" else ["finetune", str(tmp_path / "no-such-model")]
+    rc = main([*head, "--data", f"folder:{pngs}", "--out", str(out), "--steps", "2", "--epochs", "3",
+               "--batch-size", "4", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--steps 2 and --epochs 3" in err, err
+    assert not out.exists()
