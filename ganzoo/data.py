@@ -583,6 +583,14 @@ def _walk_images(root: Path, rel: str) -> list[str]:
     """Image files under ``root/rel`` at any depth, as sorted paths relative to ``root``."""
     out = []
     seen: set[tuple[int, int]] = set()  # folders by (device, inode): a symlink loop is walked once, not forever
+    # and a link back to an ancestor (a class folder's `loop -> ..`) is not walked at all: it would add the
+    # dataset's other classes, and this class again, to this class
+    for up in (root / rel).resolve().parents:
+        try:
+            st = os.stat(up)
+            seen.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
     for dirpath, dirnames, filenames in os.walk(root / rel, followlinks=True):
         try:
             st = os.stat(dirpath)

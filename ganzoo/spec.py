@@ -90,6 +90,12 @@ def _checked_value(cls, name: str, value: Any, where: str) -> Any:
             raise bad("a finite number")
         if isinstance(default, (int, float)) and default >= 0 and value < 0:
             raise bad("a number >= 0")
+        # a plugin's own bounds, as field metadata: gt/ge/lt/le (bn_eps: gt 0; dropout: ge 0, le 1)
+        meta = next((f.metadata for f in dataclasses.fields(cls) if f.name == name), {})
+        for key, ok, word in (("gt", float.__gt__, ">"), ("ge", float.__ge__, ">="), ("lt", float.__lt__, "<"),
+                              ("le", float.__le__, "<=")):
+            if key in meta and not ok(float(value), float(meta[key])):
+                raise bad(f"a number {word} {meta[key]}")
         value = float(value)
     elif hint is str:
         if not isinstance(value, str):

@@ -214,6 +214,30 @@ def _adam(params, lr, betas, weight_decay=0.0):
     return speed.adam(params, lr, betas, weight_decay=weight_decay)
 
 
+def _build_checked(spec, arch_cfg):
+    """G and D of ``--set``/run.json values, refused in one line (exit 2) when their weights alone exceed
+    free memory or a layer rejects a value (``--set dropout=1.5``), instead of a traceback (issue 20)."""
+    from .io import check_memory
+
+    try:
+        with torch.device("meta"):
+            G, D = build_from_config(spec, arch_cfg)
+        n = sum(t.numel() for net in (G, D) for t in (*net.parameters(), *net.buffers()))
+    except GanzooError:
+        raise
+    except Exception:  # cannot be built on the meta device: the real build below decides
+        n = 0
+    # weights, gradients and Adam's two moments: 16 bytes a float32 weight
+    check_memory(16 * n, f"architecture {spec.name!r}: its config ({n:,} weights)",
+                 "lower the widths given with --set")
+    try:
+        return build_from_config(spec, arch_cfg)
+    except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
+        msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise GanzooError(f"architecture {spec.name!r}: its config does not build ({type(exc).__name__}: {msg}); "
+                          f"fix the values given with --set") from None
+
+
 class Trainer:
     """Train a generator/discriminator pair with an objective on an in-memory dataset.
 
@@ -271,7 +295,7 @@ class Trainer:
             cfg.arch_config["num_classes"] = dataset.num_classes
             self.arch_cfg = self.spec.make_config(**cfg.arch_config)
         if G is None or D is None:
-            G, D = build_from_config(self.spec, self.arch_cfg)
+            G, D = _build_checked(self.spec, self.arch_cfg)
         if cfg.sync_bn and self.dist.enabled:
             G = distributed.convert_sync_batchnorm(G, self.device)
             D = distributed.convert_sync_batchnorm(D, self.device)

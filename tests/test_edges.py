@@ -529,3 +529,15 @@ def test_export_to_an_unwritable_place_is_refused_before_work(run, tmp_path, cap
     (tmp_path / "afile").write_text("keep")
     _one_line_cli_error(["export", run, tmp_path / "afile" / "m"], capsys, "is a file")
     _one_line_cli_error(["export", run, "/proc/ganzoo-model"], capsys, "cannot create files")
+
+
+def test_a_class_folders_link_to_the_dataset_root_adds_no_images(tmp_path):
+    """`b/loop -> ..` points at the dataset root: walking it put class a's images (and b's) into class b."""
+    root = tmp_path / "imgs"
+    for c, n in (("a", 2), ("b", 2)):
+        (root / c).mkdir(parents=True)
+        for i in range(n):
+            _png(root / c / f"{i}.png", 60 * i)
+    os.symlink("..", root / "b" / "loop")
+    ds = load_dataset(f"folder:{root}", image_size=8, channels=1)
+    assert len(ds) == 4 and sorted(ds.labels.tolist()) == [0, 0, 1, 1]

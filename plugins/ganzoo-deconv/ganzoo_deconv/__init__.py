@@ -44,7 +44,7 @@ source's sigmoid + binary cross-entropy.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -76,7 +76,7 @@ class DeconvConfig(ganzoo.GANConfig):
     # Figuras 3 and 4: LeakyReLU(alpha=0.2) after every layer but the outputs
     leaky_slope: float = 0.2
     # Figura 4: Flatten() -> Dropout(0.4) -> Dense(1, activation='sigmoid')
-    dropout: float = 0.4
+    dropout: float = field(default=0.4, metadata={"le": 1})
 
 
 def _blocks(cfg: DeconvConfig) -> int:

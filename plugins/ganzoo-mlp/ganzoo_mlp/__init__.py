@@ -26,7 +26,7 @@ source's sigmoid + binary cross-entropy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -52,9 +52,9 @@ class MLPConfig(ganzoo.GANConfig):
     # Listing A-1: LeakyReLU(alpha=0.2) after every hidden Dense
     leaky_slope: float = 0.2
     # Listing A-1: BatchNormalization(momentum=0.8) (Keras convention: PyTorch momentum 0.2)
-    keras_bn_momentum: float = 0.8
+    keras_bn_momentum: float = field(default=0.8, metadata={"ge": 0, "le": 1})
     # Keras BatchNormalization default epsilon (the listing does not change it)
-    bn_eps: float = 1e-3
+    bn_eps: float = field(default=1e-3, metadata={"gt": 0})
     # Listing A-1: init = initializers.RandomNormal(stddev=0.02), first Dense of G and D only
     first_layer_std: float = 0.02
 

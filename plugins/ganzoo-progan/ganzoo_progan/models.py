@@ -41,7 +41,7 @@ resolution, or larger ones, which it average-pools down to it first.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -72,7 +72,7 @@ class ProGANConfig(ganzoo.GANConfig):
     #: the authors' code: minibatch stddev over groups of 4 (0: the whole minibatch)
     mbstd_group_size: int = 4
     #: §4.2 epsilon = 1e-8
-    pixelnorm_eps: float = 1e-8
+    pixelnorm_eps: float = field(default=1e-8, metadata={"gt": 0})
     #: §A.1: latents are points on a hypersphere: the authors' code pixel-normalizes z
     normalize_latents: bool = True
 

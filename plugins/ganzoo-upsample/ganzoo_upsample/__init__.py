@@ -60,7 +60,7 @@ source's parameter counts hold.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -92,15 +92,15 @@ class UpsampleConfig(ganzoo.GANConfig):
     # Cuadro 2 / Figura 8: ZeroPadding2D(padding=((0,1),(0,1))) right after the 2nd conv (16 -> 17)
     disc_zero_pad_after: int = 1
     # Cuadros 1 and 2: "BatchNormalization Momentum = 0.8" (Keras convention; PyTorch momentum 0.2)
-    keras_bn_momentum: float = 0.8
+    keras_bn_momentum: float = field(default=0.8, metadata={"ge": 0, "le": 1})
     # Keras BatchNormalization default epsilon (the source does not change it)
-    bn_eps: float = 1e-3
+    bn_eps: float = field(default=1e-3, metadata={"gt": 0})
     # Cuadro 2's activation column is cut off after "LeakyReLU a..." (an alpha was given, so not
     # Keras' LeakyReLU() default of 0.3). Its layer stack is Keras-GAN's dcgan.py discriminator
     # (E. Linder-Norén) with a 512 layer added, which uses LeakyReLU(alpha=0.2): we take 0.2.
     leaky_slope: float = 0.2
     # Cuadro 2: Dropout 0.25 (Figura 8: after every LeakyReLU)
-    dropout: float = 0.25
+    dropout: float = field(default=0.25, metadata={"le": 1})
     # NOT in the source (opt-in, see "Anti-aliasing" in the module doc): G's upsampling mode
     # ("nearest", Keras' UpSampling2D default, or "bilinear") and a [1,2,1] blur before each of
     # D's strided convolutions. Neither adds a parameter.
