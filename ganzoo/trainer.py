@@ -214,7 +214,7 @@ def _adam(params, lr, betas, weight_decay=0.0):
     return speed.adam(params, lr, betas, weight_decay=weight_decay)
 
 
-def _build_checked(spec, arch_cfg):
+def _build_checked(spec, arch_cfg, batch: int | None = None):
     """G and D of ``--set``/run.json values, refused in one line (exit 2) when their weights alone exceed
     free memory or a layer rejects a value (``--set dropout=1.5``), instead of a traceback (issue 20)."""
     from .io import check_memory
@@ -223,19 +223,50 @@ def _build_checked(spec, arch_cfg):
         with torch.device("meta"):
             G, D = build_from_config(spec, arch_cfg)
         n = sum(t.numel() for net in (G, D) for t in (*net.parameters(), *net.buffers()))
+        act = _activations(G, D, arch_cfg, batch) if batch else None
     except GanzooError:
         raise
     except Exception:  # cannot be built on the meta device: the real build below decides
-        n = 0
+        n, act = 0, None
     # weights, gradients and Adam's two moments: 16 bytes a float32 weight
     check_memory(16 * n, f"architecture {spec.name!r}: its config ({n:,} weights)",
                  "lower the widths given with --set")
+    if act:  # issue 20: a batch that fits the data but not RAM reached the allocator
+        check_memory(4 * act, f"--batch-size {batch}: one training step's activations", "lower --batch-size")
     try:
         return build_from_config(spec, arch_cfg)
     except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
         msg = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise GanzooError(f"architecture {spec.name!r}: its config does not build ({type(exc).__name__}: {msg}); "
                           f"fix the values given with --set") from None
+
+
+def _activations(G, D, arch_cfg, batch: int) -> int | None:
+    """A lower bound of one training step's activations, in float32 values: every leaf module's
+    output for G(z) and for D on a fake and a real batch, found by a forward pass of the meta-device
+    networks (shapes only, no memory); None where the meta device cannot run them."""
+    sizes = {"G": 0, "D": 0}
+
+    def counter(name):
+        def count(_module, _inputs, output):
+            for t in output if isinstance(output, (tuple, list)) else (output,):
+                if isinstance(t, torch.Tensor):
+                    sizes[name] += t.numel()
+        return count
+
+    hooks = [m.register_forward_hook(counter(name)) for name, net in (("G", G), ("D", D))
+             for m in net.modules() if next(m.children(), None) is None]
+    try:
+        with torch.device("meta"), torch.no_grad():
+            labels = (torch.zeros(batch, dtype=torch.long),) if getattr(arch_cfg, "num_classes", 0) else ()
+            fake = G(torch.zeros(batch, G.latent_dim), *labels)
+            D(fake[0] if isinstance(fake, (tuple, list)) else fake, *labels)
+    except Exception:  # data-dependent ops, or a D that takes more than images (BiGAN): no estimate
+        return None
+    finally:
+        for h in hooks:
+            h.remove()
+    return sizes["G"] + 2 * sizes["D"]
 
 
 class Trainer:
@@ -295,7 +326,8 @@ class Trainer:
             cfg.arch_config["num_classes"] = dataset.num_classes
             self.arch_cfg = self.spec.make_config(**cfg.arch_config)
         if G is None or D is None:
-            G, D = _build_checked(self.spec, self.arch_cfg)
+            # host memory bounds the activations on a CPU; on a GPU the allocator's own message says it
+            G, D = _build_checked(self.spec, self.arch_cfg, self.local_batch if self.device.type == "cpu" else None)
         if cfg.sync_bn and self.dist.enabled:
             G = distributed.convert_sync_batchnorm(G, self.device)
             D = distributed.convert_sync_batchnorm(D, self.device)

@@ -43,3 +43,23 @@ def test_steps_and_epochs_together_are_refused(pngs, tmp_path, capsys, command):
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "--steps 2 and --epochs 3" in err, err
     assert not out.exists()
+
+
+def test_a_batch_beyond_memory_is_refused_with_the_estimate(monkeypatch):
+    """Issue 20: a --batch-size that fits the data but not RAM is refused in one line with the
+    activations' estimate; a small batch on the same machine passes."""
+    import ganzoo.io
+    from ganzoo.errors import GanzooError
+    from ganzoo.plugins import get_registry
+    from ganzoo.trainer import _build_checked
+
+    pytest.importorskip("ganzoo_mlp")
+    spec = get_registry().architecture("mlp")
+    cfg = spec.make_config()
+    monkeypatch.setattr(ganzoo.io, "available_memory", lambda: 1 << 30)  # 1 GiB
+    _build_checked(spec, cfg, 64)
+    with pytest.raises(GanzooError) as info:
+        _build_checked(spec, cfg, 1_000_000)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("--batch-size 1000000: one training step's activations needs about")
+    assert "lower --batch-size" in msg
