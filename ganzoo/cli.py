@@ -199,13 +199,6 @@ def _betas(text: str) -> tuple[float, float]:
     return b1, b2
 
 
-def _one_length(args) -> None:
-    """--steps and --epochs both given (each valid): before, --epochs was silently ignored."""
-    if args.steps is not None and args.epochs is not None:
-        raise GanzooError(f"--steps {args.steps} and --epochs {args.epochs:g} both set the run's length; give one "
-                          f"of them")
-
-
 def _train_config_from_args(args):
     from .trainer import TrainConfig
 
@@ -236,7 +229,6 @@ def cmd_train(args) -> int:
                           "earlier run)")
     cfg = _train_config_from_args(args)
     check_options(cfg)  # the numbers, before any work
-    _one_length(args)
     trainer = train(cfg, args.out, resume=args.resume, restart=args.restart, progress=not args.quiet,
                     command="ganzoo " + " ".join(sys.argv[1:]))
     if trainer.dist.is_main and trainer.step > trainer.start_step:
@@ -353,7 +345,6 @@ def cmd_finetune(args) -> int:
 
     cfg = _train_config_from_args(args)
     check_options(cfg)  # the numbers, before any work
-    _one_length(args)
     cfg = cfg.to_dict()
     for key in ("arch", "data", "arch_config", "data_label", "steps", "epochs", "freeze", "base_model"):
         cfg.pop(key, None)

@@ -186,6 +186,9 @@ def check_options(cfg: "TrainConfig") -> None:
     if cfg.bf16 not in (None, True, False):
         raise GanzooError(f"bf16 {cfg.bf16!r}: give True or False")
     check_device(cfg.device)
+    if cfg.steps is not None and cfg.epochs is not None:  # each valid, but the trainer would ignore --epochs
+        raise GanzooError(f"--steps {num(cfg.steps)} and --epochs {num(cfg.epochs)} both set the run's length; "
+                          f"give one of them")
 
 
 def resolve_device(device: str | torch.device | None, *, local_rank: int | None = None) -> torch.device:
