@@ -1270,10 +1270,11 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
         raise GanzooError(f"{ckpt} has no moving average of G (the run was not trained with --ema); "
                           f"export the trained weights (drop --generator-weights ema)")
     g_file = ckpt / EMA_FILE if has_ema and weights != "trained" else ckpt / GENERATOR_FILE
-    load_state_strict(G, _read_safetensors(g_file, str(run)), where=str(g_file), config=str(Path(run) / "run.json"))
+    run_json = str(Path(run) / "run.json")  # the file that chose the architecture, for a mismatch's fix
+    load_state_strict(G, _read_safetensors(g_file, str(run)), where=str(g_file), config=run_json)
     if discriminator:
         load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}",
-                          config=str(Path(run) / "run.json"))
+                          config=run_json)
     else:
         D = None
     step = checkpoint_step(ckpt)
