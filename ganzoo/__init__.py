@@ -4,13 +4,17 @@
 >>> G = ganzoo.load("began_fashion")                # doctest: +SKIP
 >>> images = G.sample(64, seed=0)                   # in [-1, 1], NCHW
 """
+import dataclasses
+import difflib
+import fnmatch
+import importlib
+
+from ._version import __version__
 from .errors import GanzooError, PluginError
 from .hookspecs import hookimpl
 from .nn import Discriminator, Generator
 from .objective import Objective, StepContext
 from .spec import Architecture, DatasetSpec, GANConfig, OptimizerSettings
-
-__version__ = "0.1.0"
 
 __all__ = [
     "GanzooError", "PluginError", "hookimpl", "Generator", "Discriminator",
@@ -21,11 +25,15 @@ __all__ = [
 ]
 
 
+def _lazy(module: str):
+    """``ganzoo.MODULE``, imported at its first use: the hub (huggingface_hub), the trainer, the
+    exporters and the plugin registry stay off ``import ganzoo`` and ``ganzoo --help`` (start-up time)."""
+    return importlib.import_module(f"{__name__}.{module}")
+
+
 def list_architectures() -> list[str]:
     """Names of every registered architecture, sorted."""
-    from .plugins import get_registry
-
-    return sorted(get_registry().architectures)
+    return sorted(_lazy("plugins").get_registry().architectures)
 
 
 def create(arch: str, **config):
@@ -33,9 +41,7 @@ def create(arch: str, **config):
 
     >>> G, D = ganzoo.create("dcgan", image_size=32, channels=1)   # doctest: +SKIP
     """
-    from .models import build
-
-    return build(arch, **config)
+    return _lazy("models").build(arch, **config)
 
 
 def load(ref, *, device=None, discriminator: bool = False, revision: str | None = None,
@@ -47,24 +53,18 @@ def load(ref, *, device=None, discriminator: bool = False, revision: str | None 
     ``generator_weights`` (``auto``, ``ema``, ``trained``) picks a run's weights. See
     :func:`ganzoo.hub.load`.
     """
-    from .hub import load as _load
-
-    return _load(ref, device=device, discriminator=discriminator, revision=revision,
+    return _lazy("hub").load(ref, device=device, discriminator=discriminator, revision=revision,
                  generator_weights=generator_weights)
 
 
 def list_pretrained(detail: bool = False):
     """Names of the released models in the catalog (``detail=True``: one dict each)."""
-    from .hub import list_pretrained as _list
-
-    return _list(detail=detail)
+    return _lazy("hub").list_pretrained(detail=detail)
 
 
 def finetune(ref, **kwargs):
-    """Fine-tune a released model on new data: see :func:`ganzoo.hub.finetune`."""
-    from .hub import finetune as _finetune
-
-    return _finetune(ref, **kwargs)
+    """Fine-tune a released model on new data: see :func:`ganzoo.trainer.finetune`."""
+    return _lazy("trainer").finetune(ref, **kwargs)
 
 
 # ---- the names timm and huggingface_hub users guess ------------------------------------------
@@ -76,8 +76,6 @@ def list_models(pattern: str | list[str] | None = None, pretrained: bool = False
     >>> ganzoo.list_models("*gan*")                   # doctest: +SKIP
     ['bigan', 'cgan', 'dcgan', 'infogan', 'sagan', 'sngan']
     """
-    import fnmatch
-
     names = list_pretrained() if pretrained else list_architectures()
     if pattern is None:
         return names
@@ -98,21 +96,15 @@ def create_model(name: str, pretrained: bool = False, *, device=None, discrimina
     >>> G = ganzoo.create_model("dcgan", image_size=32, channels=1)     # doctest: +SKIP
     >>> G = ganzoo.create_model("dcgan_fashion", pretrained=True)        # doctest: +SKIP
     """
-    from .errors import GanzooError
-
     archs, released = list_architectures(), list_pretrained()
     if name in archs and name not in released:
         if pretrained:
-            from .hub import load_catalog
-
-            have = sorted(n for n, e in load_catalog().items() if e.architecture == name)
+            have = sorted(n for n, e in _lazy("hub").load_catalog().items() if e.architecture == name)
             raise GanzooError(f"create_model({name!r}, pretrained=True): {name!r} is an architecture; its released "
                               f"models are {', '.join(have) or 'none yet'} (list_models(pretrained=True)): pass one "
                               f"of those, or pretrained=False for an untrained {name}")
-        from .hub import _resolve_device
-
         G, D = create(name, **config)
-        dev = _resolve_device(device)
+        dev = _lazy("device").load_device(device)
         G.to(dev)
         D.to(dev)
         return (G, D) if discriminator else G
@@ -121,11 +113,7 @@ def create_model(name: str, pretrained: bool = False, *, device=None, discrimina
             raise GanzooError(f"create_model({name!r}): a released model keeps the config it was trained with; drop "
                               f"{', '.join(sorted(config))} (or build the architecture {name!r} is made of with its "
                               f"own name)")
-        from .hub import hub_entrypoint
-
-        return hub_entrypoint(name, pretrained=pretrained, device=device, discriminator=discriminator)
-    import difflib
-
+        return _lazy("hub").hub_entrypoint(name, pretrained=pretrained, device=device, discriminator=discriminator)
     close = difflib.get_close_matches(name, archs + released, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise GanzooError(f"create_model: unknown model {name!r}; {hint}architectures: {', '.join(archs)}; released "
@@ -145,19 +133,14 @@ def train(arch: str | None = None, *, data: str | None = None, out, resume: bool
     >>> ganzoo.train("dcgan", data="fashion-mnist:data/fmnist", out="runs/dcgan",
     ...              image_size=32, channels=1, steps=1000)          # doctest: +SKIP
     """
-    import dataclasses
-
-    from .errors import GanzooError
-    from .plugins import get_registry
-    from .trainer import TrainConfig, train as _train
-
+    TrainConfig = _lazy("runfolder").TrainConfig
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"arch", "data"}
     arch_config = dict(options.pop("arch_config", None) or {})
     rest = {k: options.pop(k) for k in list(options) if k not in fields}
     if rest:
         arch_fields = set()
         if arch:
-            spec = get_registry().architecture(arch)
+            spec = _lazy("plugins").get_registry().architecture(arch)
             arch_fields = {f.name for f in dataclasses.fields(spec.config_cls)}
         bad = sorted(set(rest) - arch_fields)
         if bad:
@@ -169,7 +152,7 @@ def train(arch: str | None = None, *, data: str | None = None, out, resume: bool
         raise GanzooError("ganzoo.train needs an architecture and data='KIND:PATH' (or resume=True with out= an "
                           "earlier run)")
     cfg = TrainConfig(arch=arch or "", data=data or "", arch_config=arch_config, **options)
-    return _train(cfg, out, resume=resume, progress=progress,
+    return _lazy("trainer").train(cfg, out, resume=resume, progress=progress,
                   command=f"ganzoo.train({arch!r}, data={data!r}, out={str(out)!r})")
 
 
@@ -182,31 +165,24 @@ def export(ref, out, *, format: str = "folder", overwrite: bool = False, **optio
     ``"torchscript"`` (``OUT/generator.torchscript.pt``); see :mod:`ganzoo.deploy`. ``ref`` is
     anything :func:`load` takes, or a Generator.
     """
-    from .deploy import FORMATS, Exported, export_generator
-    from .errors import GanzooError
-
-    if format not in FORMATS:
-        raise GanzooError(f"export format {format!r}: use one of {', '.join(FORMATS)}")
+    deploy = _lazy("deploy")
+    if format not in deploy.FORMATS:
+        raise GanzooError(f"export format {format!r}: use one of {', '.join(deploy.FORMATS)}")
     if format == "folder":
-        from .hub import export_model
-        from .nn import Generator
-
         if isinstance(ref, Generator):
             if options or overwrite:
                 raise GanzooError("export of a Generator object: use G.save_pretrained(folder, name=..., "
                                   "description=...) (the run's options need a run or model folder)")
-            return Exported(ref.save_pretrained(out), "folder")
-        return Exported(export_model(ref, out, overwrite=overwrite, **options), "folder")
+            return deploy.Exported(ref.save_pretrained(out), "folder")
+        return deploy.Exported(_lazy("hub").export_model(ref, out, overwrite=overwrite, **options), "folder")
     bad = sorted(set(options) - {"generator_weights"})
     if bad:
         raise GanzooError(f"export(format={format!r}): {', '.join(bad)} describe(s) a model folder; drop it")
-    return export_generator(ref, out, format=format, overwrite=overwrite, **options)
+    return deploy.export_generator(ref, out, format=format, overwrite=overwrite, **options)
 
 
 def push(ref, repo: str, **options):
     """Publish a run or a model folder to the Hub repository ``repo``, as ``ganzoo push`` does;
     returns ``{"repo", "revision", "url"}``. ``options``: ``private``, ``branch``, ``token``,
     ``commit_message`` and, for a run, the export's options. See :func:`ganzoo.hub.push`."""
-    from .hub import push as _push
-
-    return _push(ref, repo, **options)
+    return _lazy("hub").push(ref, repo, **options)

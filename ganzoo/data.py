@@ -30,7 +30,6 @@ import json
 import os
 import re
 import struct
-import tempfile
 import time
 import warnings
 import zlib
@@ -43,6 +42,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GanzooError, GanzooWarning
+from .io import atomic_path
+from .plugins import get_registry
 
 __all__ = [
     "ImageDataset", "load_dataset", "parse_spec", "load_fashion_mnist", "load_folder",
@@ -252,8 +253,6 @@ def parse_spec(spec: str) -> tuple[str, str]:
     ``~`` in the path is expanded. Raises :class:`GanzooError` for a missing
     colon, an unknown kind (listing the known ones) or an empty path.
     """
-    from .plugins import get_registry
-
     if not isinstance(spec, str) or not spec.strip():
         raise GanzooError(f"dataset {spec!r}: write --data KIND:PATH, e.g. folder:path/to/images")
     spec = spec.strip()
@@ -279,8 +278,6 @@ def load_dataset(
     """``KIND:PATH`` (e.g. ``fashion-mnist:../shared/datasets/fashion-mnist``, ``folder:PATH``,
     ``utkface:PATH``) → the registered kind's ``build(path, image_size=..., channels=...,
     split=..., label=...)``."""
-    from .plugins import get_registry
-
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
         raise GanzooError(f"image size {image_size!r}: use a positive whole number of pixels, e.g. 64")
     if channels not in (1, 3):
@@ -374,24 +371,12 @@ def _cached(
 
 
 def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = None
+    """The decoded data set's cache, written atomically (io.atomic_path); a failure to write only warns."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
     except OSError as exc:
         warnings.warn(f"could not write dataset cache {path}: {exc}")
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def _check_images(payload: dict[str, Any], image_size: int, channels: int) -> bool:

@@ -1,18 +1,54 @@
-"""Atomic file writes and image grids: nothing half-written survives a crash."""
+"""Atomic file writes and image grids: nothing half-written survives a crash.
+
+The atomic-write family: :func:`atomic_path` (one file), :func:`atomic_folder` (a folder written
+completely, then renamed into place: a run's checkpoint) and :func:`staging_folder` (files written
+beside a folder, then moved in: an exported model folder). Also here: the one refusal of pickled
+files (:func:`refuse_pickle`) and ganzoo's version (:func:`version`).
+"""
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import shutil
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
+from ._version import __version__
 from .errors import GanzooError
 
-__all__ = ["atomic_path", "write_json", "save_grid", "fsync_dir"]
+__all__ = ["atomic_path", "atomic_folder", "staging_folder", "write_json", "save_grid", "fsync_dir", "refuse_pickle",
+           "version"]
+
+#: suffixes of pickled files (torch.save, pickle): loading one can run code, so ganzoo never does
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_WEIGHTS_FIX = ("ganzoo loads safetensors only: convert it with safetensors.torch.save_file, or export the run "
+                "with `ganzoo export RUN FOLDER`")
+
+
+def refuse_pickle(path: str | os.PathLike, label: str | None = None, *, what: str = "weights",
+                  fix: str = _WEIGHTS_FIX) -> None:
+    """A one-line error when ``path`` names a pickled file (:data:`PICKLE_SUFFIXES`); ``what`` says what
+    the file was meant to hold and ``fix`` what to give instead."""
+    name = os.path.basename(str(path))
+    if name.lower().endswith(PICKLE_SUFFIXES):
+        raise GanzooError(f"{label or path}: refusing pickled {what} {name!r} (pickle can run code when loaded); {fix}")
+
+
+def version(dist: str | None = None) -> str:
+    """ganzoo's version (``ganzoo.__version__``), or with ``dist`` that installed distribution's
+    ("unknown" when it is not installed)."""
+    if dist is None:
+        return __version__
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def fsync_dir(path: Path) -> None:
@@ -56,6 +92,59 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def fsync_files(folder: Path) -> None:
+    """fsync every file directly in ``folder``, then the folder itself."""
+    for f in folder.iterdir():
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+    fsync_dir(folder)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, *, tmp_name: str | None = None, old_name: str | None = None
+                  ) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path``; on success, fsync its files and rename it onto
+    ``path`` (an existing ``path`` is moved aside first, then removed), then fsync the parent.
+
+    On error the temporary folder is removed and ``path`` is left untouched. ``tmp_name`` and
+    ``old_name`` name the temporary and the moved-aside folders (default ``.NAME.PID.tmp`` and
+    ``.NAME.PID.old.tmp``), so that a cleaner knows what a killed writer left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / (tmp_name or f".{path.name}.{os.getpid()}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+        fsync_files(tmp)
+        old = None
+        if path.exists():
+            old = path.parent / (old_name or f".{path.name}.{os.getpid()}.old.tmp")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staging_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary folder beside ``path`` (``.NAME.XXXX``) to write files into before the
+    caller moves them into ``path`` one by one (``os.replace``); it is always removed afterwards."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_json(path: str | os.PathLike, data: Any) -> None:
@@ -176,11 +265,9 @@ def check_memory(needed: int, what: str, fix: str) -> None:
 
 def save_grid(images: torch.Tensor, path: str | os.PathLike, *, nrow: int | None = None, padding: int = 2) -> Path:
     """Save images in [-1, 1] (N, C, H, W) as one PNG grid, atomically."""
-    import math
-
     check_png_output(path)
 
-    from torchvision.utils import save_image
+    from torchvision.utils import save_image  # start-up time: torchvision pulls in torch._dynamo
 
     n = images.shape[0]
     nrow = nrow or max(1, int(math.ceil(math.sqrt(n))))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import GanzooError
 from .nn import Discriminator, Generator
 from .plugins import get_registry
 from .spec import Architecture, GANConfig
@@ -31,8 +32,6 @@ def load_state_strict(module, state: dict, *, where: str, config: str = "config.
     """Load a state dict exactly: missing keys, unexpected keys and shape mismatches are errors.
     ``config`` names the file that chose the architecture (a model folder's config.json, a run's
     run.json), for the error's fix."""
-    from .errors import GanzooError
-
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -57,8 +56,6 @@ def check_tensor(key: str, value, like, *, where: str) -> None:
     bool or complex tensor would be cast silently) and finite (NaN/inf weights, e.g. from a diverged
     run, make every sample NaN); integer buffers (BatchNorm's counter) must stay integers."""
     import torch
-
-    from .errors import GanzooError
 
     if like.is_floating_point():
         if not value.is_floating_point():

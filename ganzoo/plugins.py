@@ -241,3 +241,44 @@ def unregister_plugin(name: str) -> None:
     with _lock:
         _extra[:] = [(p, n) for p, n in _extra if n != name]
         reset()
+
+
+def register_checkout_plugins(root) -> tuple[list[str], list[tuple[str, str]]]:
+    """Register the plugins of a plain checkout (``ROOT/plugins/*/``, e.g. for ``hubconf.py``) that the
+    registry lacks: each folder goes on ``sys.path`` and its entry points are registered under its
+    distribution's name. Returns (registered, failed); one broken plugin warns and does not hide the others."""
+    import sys  # stdlib, for a checkout's hubconf.py only (kept out of the module's imports, which C owns)
+    import tomllib
+    import warnings
+    from pathlib import Path
+
+    wanted = _wanted()  # GANZOO_PLUGINS, when set, restricts these too
+    registered, failed = [], []
+    for pyproject in sorted((Path(root) / "plugins").glob("*/pyproject.toml")):
+        try:
+            project = tomllib.loads(pyproject.read_text()).get("project", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            failed.append((pyproject.parent.name, f"{type(exc).__name__}: {exc}"))
+            continue
+        dist = project.get("name", pyproject.parent.name)
+        for ep_name, target in project.get("entry-points", {}).get(ENTRY_POINT_GROUP, {}).items():
+            if wanted is not None and ep_name not in wanted and dist not in wanted:
+                continue
+            reg = get_registry()
+            if any(p.name in (ep_name, dist) or p.distribution == dist for p in reg.plugins):
+                continue  # pip-installed (or registered by an earlier import of this file)
+            folder = str(pyproject.parent)
+            if folder not in sys.path:
+                sys.path.append(folder)
+            module_name, _, attr = target.partition(":")
+            try:
+                obj = importlib.import_module(module_name.strip())
+                for part in filter(None, attr.strip().split(".")):
+                    obj = getattr(obj, part)
+                register_plugin(obj, name=dist)
+                registered.append(dist)
+            except Exception as exc:  # one broken plugin must not hide the others' models
+                failed.append((dist, f"{type(exc).__name__}: {exc}"))
+                if os.environ.get("GANZOO_HUBCONF_QUIET") is None:
+                    warnings.warn(f"ganzoo hubconf: in-repo plugin {dist} failed to load: {exc}", stacklevel=2)
+    return registered, failed

@@ -60,6 +60,7 @@ import itertools
 import json
 import math
 import os
+import platform
 import sys
 import time
 import warnings
@@ -71,6 +72,9 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+
+from .io import write_json
+from .precision import autocast, bf16_supported, cpu_bf16_native, cpu_features
 
 __all__ = [
     "cpu_bf16_native", "bf16_supported", "cpu_features", "cpu_model", "configure_backends", "adam", "LayoutSafeAdam",
@@ -88,35 +92,8 @@ GEMM_CONVT_MAX_OUT = 4
 
 
 # ---------------------------------------------------------------------------- capabilities
-def cpu_features() -> dict[str, bool]:
-    """What this CPU offers for fast bf16 / int8 math (from /proc/cpuinfo and torch's own checks)."""
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
-    feats = {
-        "avx2": "avx2" in flags,
-        "avx512f": "avx512f" in flags,
-        "avx512_bf16": "avx512_bf16" in flags,
-        "amx_bf16": "amx_bf16" in flags,
-    }
-    for name, probe in (("avx512_bf16", "_is_avx512_bf16_supported"), ("amx_bf16", "_is_amx_tile_supported")):
-        fn = getattr(torch.cpu, probe, None)
-        if fn is not None:
-            with contextlib.suppress(Exception):
-                feats[name] = feats[name] or bool(fn())
-    return feats
-
-
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
-    import platform
-
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -125,32 +102,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def cpu_bf16_native() -> bool:
-    """True when this CPU computes bf16 matmuls/convolutions in hardware (AVX-512 BF16 or AMX).
-
-    Without it oneDNN emulates bf16 and is far slower than fp32 (measured on an
-    AVX2-only AMD EPYC: 0.7-2.6 GFLOP/s bf16 vs ~30 GFLOP/s fp32 for a matmul).
-    """
-    feats = cpu_features()
-    if not (feats["avx512_bf16"] or feats["amx_bf16"]):
-        return False
-    mkldnn_bf16 = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
-    if mkldnn_bf16 is not None:
-        with contextlib.suppress(Exception):
-            return bool(mkldnn_bf16())
-    return torch.backends.mkldnn.is_available()
-
-
-def bf16_supported(device: torch.device | str) -> bool:
-    """Whether bf16 autocast pays on ``device`` (native bf16 math, not emulation)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type == "cpu":
-        return cpu_bf16_native()
-    return False
 
 
 def configure_backends(device: torch.device | str) -> None:
@@ -869,8 +820,6 @@ def load_choices(path: Path | None = None) -> dict[str, dict]:
 
 def save_choice(key: str, entry: dict, path: Path | None = None) -> None:
     """Add one decision to the cache file, written atomically (a failure to write only warns)."""
-    from .io import write_json
-
     path = path or choice_cache_path()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a corrupt file was reported when it was read
@@ -1101,7 +1050,7 @@ class FastSampler:
     # ---- running
     def _forward(self, v: Variant, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         module = self.build(v)
-        with (torch.autocast(self.device.type, dtype=torch.bfloat16) if v.bf16 else contextlib.nullcontext()):
+        with autocast(self.device, v.bf16):
             x = module(z, labels) if self.conditional else module(z)
         x = x.float()
         lo, hi = self.pixel_range

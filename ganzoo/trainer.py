@@ -1,14 +1,5 @@
-"""The generic trainer: drives any objective over any architecture.
-
-A run directory holds everything a run needs to be inspected and resumed::
-
-    RUN/run.json                 what was asked (architecture, config, data, recipe)
-    RUN/log.jsonl                one line per logged step
-    RUN/loss.png                 the learning curves (BEGAN: k and M too)
-    RUN/samples/step-NNNNNNNN.png  a fixed-z grid at intervals; RUN/samples.png the latest
-    RUN/checkpoints/step-NNNNNNNN/{generator,discriminator}.safetensors + trainer_state.pt
-    RUN/checkpoints/latest       the name of the last complete checkpoint
-    RUN/.lock                    while a process writes the run: its pid and host (ganzoo.runlock)
+"""The generic trainer: drives any objective over any architecture, in a run directory
+(its layout, file names and run.json record: :mod:`ganzoo.runfolder`).
 
 Checkpoints are written into a temporary folder and renamed into place before
 ``latest`` is atomically switched, so a run killed at any instant (SIGKILL
@@ -18,6 +9,10 @@ finite weights and optimizer state, and ``--resume`` takes the newest checkpoint
 that loads and is finite (a damaged newer one is named and removed). Training
 state is saved as plain tensors and containers, readable with
 ``torch.load(weights_only=True)``.
+
+:func:`finetune` (below :func:`train`) continues a released model or a run on new data: the
+learning rates, betas and frozen parts are resolved by the same functions the trainer uses
+(:func:`resolve_recipe`, :func:`freeze_parts`).
 """
 from __future__ import annotations
 
@@ -27,29 +22,46 @@ import dataclasses
 import json
 import math
 import os
-import platform
+import shlex
 import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
+import torch.distributed
 from safetensors.torch import load_file, save_file
+from torch.utils.data import DistributedSampler
+from tqdm.auto import tqdm
 
-from . import distributed, speed
+from . import distributed, precision, speed
+from .augment import ADA_DEFAULT_POLICY, ADA_KIMG, ADA_TARGET, AdaptiveAugment, AugmentedDiscriminator, parse_policy
+from .data import load_dataset
+from .device import check_device, hardware_summary, resolve_device
 from .errors import GanzooError
-from .io import atomic_path, fsync_dir, save_grid, write_json
+from .hub import load_any, load_catalog
+from .io import atomic_folder, atomic_path, check_memory, save_grid, version, write_json
 from .models import build_from_config, load_state_strict
 from .objective import Objective, StepContext
+from .plots import plot_log
 from .plugins import get_registry
+from .precision import autocast
+from .runfolder import (
+    CHECKPOINTS, DISCRIMINATOR_FILE, EMA_FILE, GENERATOR_FILE, LATEST, LOG_FILE, RUN_JSON, TRAINER_STATE, TrainConfig,
+    _all_finite, _tensors, checkpoint_folders, checkpoint_name, checkpoint_step, clean_temporaries, holds_run,
+    latest_checkpoint, load_run, newest_intact_checkpoint, remove_run, run_meta, verify_checkpoint,
+)
+from .runlock import RunLock
 
-__all__ = ["TrainConfig", "Trainer", "train", "load_run", "TrainingDiverged", "TrainingInterrupted"]
+__all__ = ["TrainConfig", "Trainer", "train", "finetune", "load_run", "TrainingDiverged", "TrainingInterrupted",
+           "resolve_recipe", "freeze_parts"]
+# also importable from here, as before the run folder had its own module: EMA_FILE, latest_checkpoint,
+# checkpoint_step, verify_checkpoint, newest_intact_checkpoint, load_run (ganzoo.runfolder), and
+# check_device, resolve_device, hardware_summary (ganzoo.device)
 
 GRID_SEED = 1234  # fixed z for the progress grids
-EMA_FILE = "generator_ema.safetensors"
 GRID_SIZE = 64
 
 
@@ -67,89 +79,9 @@ class TrainingInterrupted(GanzooError):
         self.exit_code = 128 + self.signum
 
 
-@dataclass
-class TrainConfig:
-    """Everything that defines a training run (saved as ``run.json``)."""
-
-    arch: str
-    data: str
-    arch_config: dict[str, Any] = field(default_factory=dict)
-    data_label: str | None = None
-    objective: str | None = None            # None: the architecture's default
-    objective_kwargs: dict[str, Any] | None = None
-    batch_size: int | None = None           # None: the architecture's default
-    steps: int | None = None
-    epochs: float | None = None
-    lr_g: float | None = None
-    lr_d: float | None = None
-    betas: tuple[float, float] | None = None
-    seed: int = 0
-    device: str = "auto"
-    #: bfloat16 autocast: None (default) turns it on where the device computes bf16 natively (a CPU
-    #: with AVX-512 BF16 or AMX, a CUDA GPU with bf16), see ganzoo.speed.bf16_supported; the run
-    #: records the resolved True/False in run.json, which --resume keeps unless told otherwise
-    bf16: bool | None = None
-    channels_last: bool = False             # force channels_last (default: automatic, see ganzoo.speed)
-    nchw: bool = False                      # force NCHW where channels_last would be automatic
-    compile: bool = False
-    flip: bool = False                      # random horizontal flips of real images
-    #: DiffAugment policy for every image D sees, real and generated (ganzoo.augment), e.g.
-    #: "color,translation,cutout"; None: none
-    diffaugment: str | None = None
-    #: adaptive augmentation (Karras et al. 2020, section 3): the DiffAugment policy applied with a
-    #: probability p that follows D's overfitting signal r_t = E[sign(D(real))] towards ada_target;
-    #: ada_kimg: thousands of images for p to go from 0 to 1 (the paper's 500)
-    ada: bool = False
-    ada_target: float = 0.6
-    ada_kimg: float = 500.0
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 2
-    base_model: dict[str, Any] | None = None  # lineage when fine-tuning
-    freeze: list[str] = field(default_factory=list)
-    sync_bn: bool = False                   # distributed: BatchNorm statistics over the global batch (CUDA)
-    ema: float = 0.0                        # decay of an exponential moving average of G's weights (0: none)
-    #: learning-rate schedule: None (constant) or "linear": both players' rates fall linearly from
-    #: step ``lr_decay_start`` to 0 at the last step (the SNGAN reference code's schedule)
-    lr_decay: str | None = None
-    lr_decay_start: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: (tuple(v) if k == "betas" and v is not None else v) for k, v in d.items() if k in names}
-        return cls(**d)
-
-
 #: ``--seed`` range: what numpy and most tools take; the epoch permutations use seed * 1_000_003
 #: + epoch, which must stay within torch.Generator.manual_seed's 64-bit range
 SEED_MAX = 2**32 - 1
-
-
-def check_device(device: str | torch.device | None) -> torch.device | None:
-    """``--device``: auto, cpu, cuda, cuda:N or mps, and present on this machine; None for auto."""
-    if device is None or str(device) == "auto":
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        dev = None
-    if dev is None or dev.type not in ("cpu", "cuda", "mps"):
-        raise GanzooError(f"--device {device}: use auto, cpu, cuda, cuda:N or mps")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise GanzooError(f"--device {device}: CUDA is not available here (no GPU, or a CPU-only torch); "
-                              f"use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise GanzooError(f"--device {device}: this machine has {torch.cuda.device_count()} GPU(s), "
-                              f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise GanzooError(f"--device {device}: MPS (Apple GPU) is not available here; use --device cpu")
-    return dev
 
 
 def check_options(cfg: "TrainConfig") -> None:
@@ -191,24 +123,38 @@ def check_options(cfg: "TrainConfig") -> None:
                           f"give one of them")
 
 
-def resolve_device(device: str | torch.device | None, *, local_rank: int | None = None) -> torch.device:
-    """The torch device for ``--device``; under torchrun (``local_rank`` given) a bare
-    ``cuda`` or ``auto`` means this process's own GPU, ``cuda:LOCAL_RANK``."""
-    if device is None or str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = check_device(device)
-    if device.type == "cuda" and device.index is None and local_rank is not None:
-        if local_rank >= torch.cuda.device_count():
-            raise GanzooError(f"LOCAL_RANK {local_rank} but this machine has {torch.cuda.device_count()} GPUs; "
-                              f"start torchrun with --nproc_per_node at most {torch.cuda.device_count()}")
-        device = torch.device("cuda", local_rank)
-    return device
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """The numbers a run trains with: the options given, else the architecture's defaults."""
+
+    batch_size: int
+    lr_g: float
+    lr_d: float
+    betas: tuple[float, float]
 
 
-def hardware_summary(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+def resolve_recipe(spec, cfg: TrainConfig) -> Recipe:
+    """Batch size, learning rates and betas of ``cfg`` over the architecture's OptimizerSettings: the
+    one place a training run and a fine-tune (its optimizers' loaded state) take them from."""
+    opt = spec.optimizer
+    return Recipe(batch_size=cfg.batch_size or opt.batch_size,
+                  lr_g=cfg.lr_g if cfg.lr_g is not None else opt.lr_g,
+                  lr_d=cfg.lr_d if cfg.lr_d is not None else opt.lr_d,
+                  betas=tuple(cfg.betas) if cfg.betas is not None else tuple(opt.betas))
+
+
+def freeze_parts(spec, parts, G=None, D=None) -> None:
+    """Check ``--freeze`` parts against the architecture's freezable ones (a one-line error naming
+    them), and with ``G`` and ``D`` stop those parts' gradients."""
+    for part in parts:
+        if part not in spec.freezable:
+            raise GanzooError(f"--freeze {part}: architecture {spec.name!r} has no such part; "
+                              f"freezable: {', '.join(spec.freezable) or 'none'}")
+    if G is None or D is None:
+        return
+    for part in parts:
+        for module in spec.freezable[part](G, D):
+            module.requires_grad_(False)
 
 
 def _adam(params, lr, betas, weight_decay=0.0):
@@ -220,8 +166,6 @@ def _adam(params, lr, betas, weight_decay=0.0):
 def _build_checked(spec, arch_cfg, batch: int | None = None):
     """G and D of ``--set``/run.json values, refused in one line (exit 2) when their weights alone exceed
     free memory or a layer rejects a value (``--set dropout=1.5``), instead of a traceback (issue 20)."""
-    from .io import check_memory
-
     try:
         with torch.device("meta"):
             G, D = build_from_config(spec, arch_cfg)
@@ -282,16 +226,33 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, *, G=None, D=None, dataset=None,
                  optimizer_state: dict | None = None, objective_state: dict | None = None) -> None:
-        reg = get_registry()
+        # in this order, as each part checks its options before the next does any work
         self.cfg = cfg
         self.out = Path(out_dir)
+        self._resolve_recipe()
+        self._setup_device()
+        dataset = self._setup_data(dataset, G is None)
+        self._build_networks(G, D)
+        self._wrap_networks()
+        self._restore_state(optimizer_state, objective_state)
+        self._setup_schedule(dataset)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.ema_start = 0  # the step G's moving average started from (see _update_ema)
+        self._stop_signal: int | None = None
+        self._saved_step: int | None = None  # the step of the checkpoint last written or loaded
+        self.start_step = 0  # where this call's training started (the resumed checkpoint's step)
+        self._step_fn = self._make_step_fn()
+
+    # ---- setting up: one part each ---------------------------------------------------------
+    def _resolve_recipe(self) -> None:
+        """The architecture, its config, and the recipe: batch size, learning rates, betas, objective."""
+        cfg = self.cfg
+        reg = get_registry()
         self.spec = reg.architecture(cfg.arch)
         self.arch_cfg = self.spec.make_config(**cfg.arch_config)
-        opt = self.spec.optimizer
-        self.batch_size = cfg.batch_size or opt.batch_size
-        self.lr_g = cfg.lr_g if cfg.lr_g is not None else opt.lr_g
-        self.lr_d = cfg.lr_d if cfg.lr_d is not None else opt.lr_d
-        self.betas = tuple(cfg.betas) if cfg.betas is not None else tuple(opt.betas)
+        recipe = resolve_recipe(self.spec, cfg)
+        self.batch_size, self.lr_g, self.lr_d, self.betas = recipe.batch_size, recipe.lr_g, recipe.lr_d, recipe.betas
         self.objective_name = cfg.objective or self.spec.objective
         obj_kwargs = dict(self.spec.objective_kwargs) if cfg.objective is None else {}
         obj_kwargs.update(cfg.objective_kwargs or {})
@@ -299,11 +260,15 @@ class Trainer:
             self.objective: Objective = reg.objective(self.objective_name)(**obj_kwargs)
         except TypeError as exc:
             raise GanzooError(f"objective {self.objective_name!r}: bad arguments {obj_kwargs}: {exc}") from None
+
+    def _setup_device(self) -> None:
+        """The device, bf16 or not, and the processes (torchrun) sharing the global batch."""
+        cfg = self.cfg
         env = distributed.env_info()
         self.device = resolve_device(cfg.device, local_rank=env.local_rank if env.enabled else None)
-        # bf16 autocast by default where the device computes it natively (ganzoo.speed, the sampler's
-        # detector): resolved here once and written into cfg, so run.json records the choice
-        self.bf16_native = speed.bf16_supported(self.device)
+        # bf16 autocast by default where the device computes it natively (ganzoo.precision, the sampler's
+        # detector too): resolved here once and written into cfg, so run.json records the choice
+        self.bf16_native = precision.bf16_supported(self.device)
         self.bf16_source = "auto" if cfg.bf16 is None else "option"
         if cfg.bf16 is None:
             cfg.bf16 = self.bf16_native
@@ -315,19 +280,27 @@ class Trainer:
             raise GanzooError(f"--batch-size {self.batch_size} is the global batch and must divide by the "
                               f"{self.dist.world_size} processes; pass a multiple of {self.dist.world_size}")
         self.local_batch = self.batch_size // self.dist.world_size
+
+    def _setup_data(self, dataset, build_networks: bool):
+        """The data set (loaded unless given); a conditional architecture takes its classes from it."""
+        cfg = self.cfg
         # the same seed on every rank: identical initial weights, and an RNG in lockstep
         torch.manual_seed(cfg.seed)
         if dataset is None:
-            from .data import load_dataset
-
             dataset = load_dataset(cfg.data, image_size=self.arch_cfg.image_size,
                                    channels=self.arch_cfg.channels, label=cfg.data_label)
-        if (G is None and self.spec.conditional and "num_classes" not in cfg.arch_config
+        if (build_networks and self.spec.conditional and "num_classes" not in cfg.arch_config
                 and dataset.labels is not None):
             # a conditional architecture takes its classes from the data; written into cfg so that
             # run.json and --resume rebuild the same networks (an explicit num_classes=0 stays)
             cfg.arch_config["num_classes"] = dataset.num_classes
             self.arch_cfg = self.spec.make_config(**cfg.arch_config)
+        return dataset
+
+    def _build_networks(self, G, D) -> None:
+        """G and D (built unless given) on the device, sped up, partly frozen, with their optimizers
+        and G's moving average."""
+        cfg = self.cfg
         if G is None or D is None:
             # host memory bounds the activations on a CPU; on a GPU the allocator's own message says it
             G, D = _build_checked(self.spec, self.arch_cfg, self.local_batch if self.device.type == "cpu" else None)
@@ -343,15 +316,11 @@ class Trainer:
         self.speed_notes = speed.prepare_training(
             self.G, self.D, device=self.device,
             channels_last=True if cfg.channels_last else False if cfg.nchw else self.spec.channels_last)
-        for part in cfg.freeze:
-            if part not in self.spec.freezable:
-                known = ", ".join(self.spec.freezable) or "none"
-                raise GanzooError(f"architecture {cfg.arch!r} has no freezable part {part!r}; freezable: {known}")
-            for module in self.spec.freezable[part](self.G, self.D):
-                module.requires_grad_(False)
+        freeze_parts(self.spec, cfg.freeze, self.G, self.D)
         # the architecture's weight decay (OptimizerSettings; 0 for every first-party plugin)
-        self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, opt.weight_decay)
-        self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, opt.weight_decay)
+        weight_decay = self.spec.optimizer.weight_decay
+        self.opt_g = _adam(self.G.parameters(), self.lr_g, self.betas, weight_decay)
+        self.opt_d = _adam(self.D.parameters(), self.lr_d, self.betas, weight_decay)
         # an exponential moving average of G's weights (Karras et al. 2018; Yazici et al. 2019),
         # what grids, exports and `ganzoo sample RUN` use when the run keeps one
         if not 0.0 <= cfg.ema < 1.0:
@@ -367,8 +336,12 @@ class Trainer:
                                 [p for _, p in sorted(self.G.named_parameters())])
             self._ema_buffers = ([b for _, b in sorted(self.G_ema.named_buffers())],
                                  [b for _, b in sorted(self.G.named_buffers())])
-        # what the objective drives: G and D themselves, or their DDP wrappers under torchrun
-        # (self.G / self.D stay the plain networks: checkpoints, grids and exports use them)
+
+    def _wrap_networks(self) -> None:
+        """What the objective drives: G and D themselves, or their DDP wrappers under torchrun, and D
+        behind DiffAugment / ADA (self.G / self.D stay the plain networks: checkpoints, grids and
+        exports use them)."""
+        cfg = self.cfg
         self.G_step, self.D_step = self.G, self.D
         if self.dist.enabled:
             unused = self.spec.unused_parameters
@@ -377,8 +350,6 @@ class Trainer:
         self.ada = None
         self._ada_checked = False
         if cfg.diffaugment is not None:
-            from .augment import AdaptiveAugment, AugmentedDiscriminator, parse_policy
-
             policy = parse_policy(cfg.diffaugment)
             flag = "--ada" if cfg.ada else "--diffaugment"
             if not self.objective.augmentable:
@@ -395,12 +366,19 @@ class Trainer:
                                            kimg=cfg.ada_kimg, boundary=float(boundary))
             self.D_step = AugmentedDiscriminator(self.D_step, policy, rank=self.dist.rank,
                                                  world_size=self.dist.world_size, ada=self.ada)
+
+    def _restore_state(self, optimizer_state: dict | None, objective_state: dict | None) -> None:
+        """The optimizers' and the objective's state a fine-tune starts from."""
         if optimizer_state:
             self.opt_g.load_state_dict(optimizer_state["opt_g"])
             self.opt_d.load_state_dict(optimizer_state["opt_d"])
         self.objective.to(self.device)
         if objective_state:
             self.objective.load_state_dict(objective_state)
+
+    def _setup_schedule(self, dataset) -> None:
+        """The (labelled) data on the device's terms, its epochs' permutations, and the run's length."""
+        cfg = self.cfg
         if self.arch_cfg.num_classes:
             if dataset.labels is None:
                 raise GanzooError(f"architecture {cfg.arch!r} is conditional but {cfg.data!r} has no labels; "
@@ -417,8 +395,6 @@ class Trainer:
         # each epoch one permutation of the data, the same on every rank (seeded by the run's seed
         # and the epoch); rank r takes every world_size-th index, so the ranks' batches at a step
         # together are the global batch a single process would take
-        from torch.utils.data import DistributedSampler
-
         self._sampler = DistributedSampler(range(n), num_replicas=self.dist.world_size, rank=self.dist.rank,
                                            shuffle=True, seed=cfg.seed * 1_000_003, drop_last=True)
         if cfg.steps is not None:
@@ -427,19 +403,10 @@ class Trainer:
             self.total_steps = int(math.ceil(cfg.epochs * self.steps_per_epoch))
         else:
             raise GanzooError("say how long to train: --steps N or --epochs E")
-        self.step = 0
-        self.train_seconds = 0.0
-        self.ema_start = 0  # the step G's moving average started from (see _update_ema)
-        self._stop_signal: int | None = None
-        self._saved_step: int | None = None  # the step of the checkpoint last written or loaded
-        self.start_step = 0  # where this call's training started (the resumed checkpoint's step)
-        self._step_fn = self._make_step_fn()
 
     # ---- the step ------------------------------------------------------------------------
     def _autocast(self):
-        if self.cfg.bf16:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.device, self.cfg.bf16)
 
     def _make_step_fn(self):
         step = self.objective.step
@@ -511,7 +478,7 @@ class Trainer:
     # ---- checkpoints ---------------------------------------------------------------------
     @property
     def ckpt_dir(self) -> Path:
-        return self.out / "checkpoints"
+        return self.out / CHECKPOINTS
 
     def _rng_state(self) -> dict[str, Any]:
         state = {"cpu": torch.get_rng_state()}
@@ -535,48 +502,34 @@ class Trainer:
         """Write ``checkpoints/step-N`` completely (into a temporary folder, fsynced, renamed into
         place), then point ``latest`` at it, then prune; a step already saved is not written again
         (a signal arriving in a checkpoint step)."""
-        name = f"step-{self.step:08d}"
+        name = checkpoint_name(self.step)
         final = self.ckpt_dir / name
-        if self._saved_step == self.step and (final / "trainer_state.pt").exists():
+        if self._saved_step == self.step and (final / TRAINER_STATE).exists():
             return final
         if check:
             self.check_finite_state()
-        tmp = self.ckpt_dir / f".tmp-{name}-{os.getpid()}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        _test_pause(f"checkpoint writer: {name} started")
-        save_file(_cpu_state(self.G), tmp / "generator.safetensors")
-        _test_pause(f"checkpoint writer: {name} half-written")
-        if self.G_ema is not None:
-            save_file(_cpu_state(self.G_ema), tmp / EMA_FILE)
-        save_file(_cpu_state(self.D), tmp / "discriminator.safetensors")
-        state = {
-            "step": self.step,
-            "train_seconds": self.train_seconds,
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "objective": {k: v.detach().cpu() for k, v in self.objective.state_dict().items()},
-            "rng": self._rng_state(),
-            "ema_start": self.ema_start,
-            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
-        }
-        torch.save(state, tmp / "trainer_state.pt")
-        for f in tmp.iterdir():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        fsync_dir(tmp)
-        old = None
-        if final.exists():  # a damaged copy of this step (resume removes them; belt and braces)
-            old = self.ckpt_dir / f".tmp-old-{name}-{os.getpid()}"
-            os.replace(final, old)
-        os.replace(tmp, final)
-        fsync_dir(self.ckpt_dir)
+        # a damaged copy of this step is moved aside and removed (resume removes them; belt and braces)
+        with atomic_folder(final, tmp_name=f".tmp-{name}-{os.getpid()}", old_name=f".tmp-old-{name}-{os.getpid()}") as tmp:
+            _test_pause(f"checkpoint writer: {name} started")
+            save_file(_cpu_state(self.G), tmp / GENERATOR_FILE)
+            _test_pause(f"checkpoint writer: {name} half-written")
+            if self.G_ema is not None:
+                save_file(_cpu_state(self.G_ema), tmp / EMA_FILE)
+            save_file(_cpu_state(self.D), tmp / DISCRIMINATOR_FILE)
+            state = {
+                "step": self.step,
+                "train_seconds": self.train_seconds,
+                "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(),
+                "objective": {k: v.detach().cpu() for k, v in self.objective.state_dict().items()},
+                "rng": self._rng_state(),
+                "ema_start": self.ema_start,
+                **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
+            }
+            torch.save(state, tmp / TRAINER_STATE)
         _test_pause(f"checkpoint writer: {name} renamed, latest not yet updated")
-        with atomic_path(self.ckpt_dir / "latest") as t:
+        with atomic_path(self.ckpt_dir / LATEST) as t:
             t.write_text(name + "\n")
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         self._saved_step = self.step
         self._prune()
         return final
@@ -588,11 +541,11 @@ class Trainer:
             shutil.rmtree(old, ignore_errors=True)
 
     def load_checkpoint(self, path: Path) -> None:
-        _load_strict(self.G, path / "generator.safetensors")
+        _load_strict(self.G, path / GENERATOR_FILE)
         if self.G_ema is not None:  # a run that turns --ema on at --resume starts it from G
-            _load_strict(self.G_ema, path / EMA_FILE if (path / EMA_FILE).exists() else path / "generator.safetensors")
-        _load_strict(self.D, path / "discriminator.safetensors")
-        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
+            _load_strict(self.G_ema, path / EMA_FILE if (path / EMA_FILE).exists() else path / GENERATOR_FILE)
+        _load_strict(self.D, path / DISCRIMINATOR_FILE)
+        state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=True)
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.objective.load_state_dict({k: v.to(self.device) for k, v in state["objective"].items()})
@@ -615,12 +568,12 @@ class Trainer:
 
     # ---- logging ---------------------------------------------------------------------------
     def _write_log(self, record: dict[str, Any]) -> None:
-        with open(self.out / "log.jsonl", "a") as f:
+        with open(self.out / LOG_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def _truncate_log(self) -> None:
         """After a resume, drop log lines from steps the last checkpoint does not include."""
-        log = self.out / "log.jsonl"
+        log = self.out / LOG_FILE
         if not log.exists():
             return
         keep = []
@@ -637,8 +590,8 @@ class Trainer:
         images = (self.G if self.G_ema is None else self.G_ema).sample(GRID_SIZE, seed=GRID_SEED, labels=self._grid_labels())
         (self.out / "samples").mkdir(parents=True, exist_ok=True)
         path = save_grid(images, self.out / "samples" / f"step-{self.step:08d}.png")
-        shutil.copyfile(path, self.out / ".samples.png.tmp")
-        os.replace(self.out / ".samples.png.tmp", self.out / "samples.png")
+        with atomic_path(self.out / "samples.png") as tmp:
+            shutil.copyfile(path, tmp)
         return path
 
     def _grid_labels(self):
@@ -718,8 +671,6 @@ class Trainer:
             return None
         released = ""
         with contextlib.suppress(Exception):
-            from .hub import load_catalog
-
             want_c = nc if any(f.startswith("--channels") for f in flags) else c
             want_s = next((int(f.split()[1]) for f in flags if f.startswith("--image-size")), size)
             names = [e.name for e in load_catalog().values()
@@ -735,8 +686,6 @@ class Trainer:
         ``announce`` (default: ``progress``): print the start line (:meth:`start_line`), a note when
         the data's shape differs from the model's, and after a few steps the measured seconds per
         step with the estimated time for the requested steps (stdout, tty or not)."""
-        from tqdm.auto import tqdm
-
         main = self.dist.is_main  # only rank 0 writes logs, grids and checkpoints
         announce = (progress if announce is None else announce) and main
         if announce:
@@ -860,8 +809,6 @@ class Trainer:
         requested = self.total_steps - first_step
         left = self.total_steps - self.step
         finish = time.strftime("%H:%M", time.localtime(time.time() + per * left))
-        from tqdm.auto import tqdm
-
         # tqdm.write: the progress bar (on stderr) is cleared and redrawn around the line, which
         # print() appended to the bar's last state on a terminal ("...d_acc=0.75]speed: ...")
         tqdm.write(f"speed: {per:.3g} s/step ({self.batch_size / per:,.1f} images/s) over steps {first_step + 2}-{self.step}; "
@@ -892,9 +839,7 @@ class Trainer:
         raise TrainingDiverged(f"{what} ({', '.join(bad) or 'a logged scalar'}) by step {self.step}; {advice}")
 
     def plot_losses(self) -> Path | None:
-        from .plots import plot_log
-
-        return plot_log(self.out / "log.jsonl", self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}",
+        return plot_log(self.out / LOG_FILE, self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}",
                         ada_target=self.cfg.ada_target if self.cfg.ada else None)
 
     def describe(self) -> dict[str, Any]:
@@ -921,26 +866,7 @@ class Trainer:
 
 
 def _q(path) -> str:
-    import shlex
-
     return shlex.quote(str(path))
-
-
-def _tensors(obj):
-    """Every tensor in nested dicts/lists/tuples (an optimizer's state)."""
-    if isinstance(obj, torch.Tensor):
-        yield obj
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            yield from _tensors(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _tensors(v)
-
-
-def _all_finite(tensors) -> bool:
-    checks = [torch.isfinite(t).all() for t in tensors if t.is_floating_point() or t.is_complex()]
-    return bool(torch.stack(checks).all()) if checks else True
 
 
 def _test_pause(what: str) -> None:
@@ -968,8 +894,6 @@ def _duration(seconds: float) -> str:
 
 def _check_ada_options(cfg: TrainConfig) -> None:
     """--ada's options, checked before any work: one-line errors naming the fix."""
-    from .augment import ADA_DEFAULT_POLICY, ADA_KIMG, ADA_TARGET
-
     if not cfg.ada:
         for name, value, default in (("--ada-target", cfg.ada_target, ADA_TARGET), ("--ada-kimg", cfg.ada_kimg, ADA_KIMG)):
             if value != default:
@@ -993,141 +917,8 @@ def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def _load_strict(module: torch.nn.Module, path: Path) -> None:
     # path: RUN/checkpoints/step-N/FILE; the run's architecture comes from RUN/run.json
-    run_json = path.parent.parent.parent / "run.json"
+    run_json = path.parent.parent.parent / RUN_JSON
     load_state_strict(module, load_file(path), where=str(path), config=str(run_json))
-
-
-def checkpoint_step(path: Path) -> int:
-    """The step of a checkpoint folder ``step-NNNNNNNN``."""
-    return int(Path(path).name.split("-")[-1])
-
-
-def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    run_dir = Path(run_dir)
-    pointer = run_dir / "checkpoints" / "latest"
-    if pointer.exists():
-        cand = run_dir / "checkpoints" / pointer.read_text().strip()
-        if (cand / "trainer_state.pt").exists():
-            return cand
-    # a pointer lost with the rest intact: fall back to the newest complete folder
-    done = sorted(p for p in (run_dir / "checkpoints").glob("step-*") if (p / "trainer_state.pt").exists())
-    return done[-1] if done else None
-
-
-def _checkpoint_folders(run_dir: Path) -> list[Path]:
-    """``checkpoints/step-N`` folders, newest first."""
-    found = []
-    for p in (Path(run_dir) / "checkpoints").glob("step-*"):
-        try:
-            found.append((checkpoint_step(p), p))
-        except ValueError:
-            continue  # not one of ours (step-foo)
-    return [p for _, p in sorted(found, reverse=True) if p.is_dir()]
-
-
-def verify_checkpoint(path: str | os.PathLike) -> str | None:
-    """None when the checkpoint folder is complete, every file loads and all its weights and
-    optimizer state are finite; otherwise why it is not (one line)."""
-    path = Path(path)
-    try:
-        files = ["generator.safetensors", "discriminator.safetensors"] + ([EMA_FILE] if (path / EMA_FILE).exists() else [])
-        for name in files:
-            if not (path / name).is_file():
-                return f"{name} is missing"
-            tensors = load_file(path / name)
-            bad = [k for k, v in tensors.items() if not _all_finite([v])]
-            if bad:
-                return f"{name} holds non-finite weights ({bad[0]})"
-        if not (path / "trainer_state.pt").is_file():
-            return "trainer_state.pt is missing"
-        state = torch.load(path / "trainer_state.pt", map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or any(k not in state for k in ("step", "opt_g", "opt_d", "rng")):
-            return "trainer_state.pt lacks the training state"
-        if int(state["step"]) != checkpoint_step(path):
-            return f"trainer_state.pt is for step {int(state['step'])}"
-        if not _all_finite(_tensors([state["opt_g"], state["opt_d"]])):
-            return "trainer_state.pt holds non-finite optimizer state"
-    except Exception as exc:  # noqa: BLE001 - a truncated or corrupt file fails in many ways (safetensors, zip, pickle)
-        return f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:160]}"
-    return None
-
-
-def newest_intact_checkpoint(run_dir: str | os.PathLike) -> tuple[Path | None, list[tuple[Path, str]]]:
-    """The newest checkpoint that :func:`verify_checkpoint` accepts, and the newer ones it
-    rejected with the reason (a kill can truncate files on some file systems; a disk can fail)."""
-    damaged = []
-    for p in _checkpoint_folders(Path(run_dir)):
-        why = verify_checkpoint(p)
-        if why is None:
-            return p, damaged
-        damaged.append((p, why))
-    return None, damaged
-
-
-#: what ``ganzoo train`` writes into a run directory (``--restart`` removes these and nothing else)
-RUN_FILES = ("checkpoints", "samples", "log.jsonl", "loss.png", "samples.png", "run.json")
-
-
-def clean_temporaries(run_dir: str | os.PathLike) -> list[Path]:
-    """Remove what a killed writer left half-done: ``checkpoints/.tmp-step-*`` folders and the
-    temporary files of atomic writes. Only the lock holder calls this (nobody else writes)."""
-    run = Path(run_dir)
-    removed = []
-    patterns = [(run / "checkpoints", ".tmp-step-*"), (run / "checkpoints", ".tmp-old-step-*"),
-                (run / "checkpoints", ".latest.*.tmp"), (run / "samples", ".step-*.png.*.tmp"),
-                (run, ".samples.png.tmp")] + [(run, f".{name}.*.tmp") for name in RUN_FILES]
-    for folder, pattern in patterns:
-        for p in folder.glob(pattern) if folder.is_dir() else ():
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                p.unlink(missing_ok=True)
-            removed.append(p)
-    return removed
-
-
-def holds_run(run_dir: str | os.PathLike) -> bool:
-    """Whether a folder holds (part of) a run: a run.json or a checkpoint."""
-    run = Path(run_dir)
-    return (run / "run.json").exists() or bool(_checkpoint_folders(run))
-
-
-def _remove_run(run: Path) -> str:
-    """--restart: remove what ganzoo train wrote (never other files); return what, in words."""
-    folders = _checkpoint_folders(run)
-    what = [name for name in RUN_FILES if (run / name).exists()]
-    for name in RUN_FILES:  # run.json last: a kill midway leaves a run --restart can take again
-        p = run / name
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
-        elif p.exists() or p.is_symlink():
-            p.unlink()
-    fsync_dir(run)
-    ck = f" ({len(folders)} checkpoint(s), the newest {folders[0].name})" if folders else ""
-    return ", ".join(what).replace("checkpoints", f"checkpoints{ck}") or "nothing"
-
-
-def _run_meta(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    if not path.exists():
-        raise GanzooError(f"{run_dir} is not a ganzoo run directory (no run.json); pass the --out folder of `ganzoo train`")
-    try:
-        meta = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise GanzooError(f"{path} is not valid JSON ({exc}); restore it, or start over with --restart") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("train"), dict):
-        raise GanzooError(f"{path} has no 'train' section; restore it, or start over with --restart")
-    return meta
-
-
-def load_run(run_dir: str | os.PathLike) -> TrainConfig:
-    run_dir = Path(run_dir)
-    meta = _run_meta(run_dir)
-    try:
-        return TrainConfig.from_dict(meta["train"])
-    except TypeError as exc:
-        raise GanzooError(f"{run_dir / 'run.json'}: its 'train' section does not fit ({exc}); restore it, "
-                          f"or start over with --restart") from None
 
 
 #: options that may differ at --resume (they change how the run is driven, not its result)
@@ -1221,8 +1012,6 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False,
     holds the lock. After an elastic restart (``torchrun --max-restarts``) the run resumes
     from its last checkpoint by itself (from step 0 when it had written none).
     """
-    from .runlock import RunLock
-
     out = Path(out_dir)
     if resume and restart:
         raise GanzooError("--resume and --restart contradict each other: --resume continues the run in --out, "
@@ -1247,18 +1036,18 @@ def _warn(message: str) -> None:
 
 def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, progress: bool,
                   command: str | None, **trainer_kwargs) -> Trainer:
-    if not resume and not restart and distributed.elastic_restart() and (out / "run.json").exists():
+    if not resume and not restart and distributed.elastic_restart() and (out / RUN_JSON).exists():
         resume = True  # a torchrun restart: continue from the last checkpoint, or from step 0
     ckpt, damaged, length_given = None, [], False
     # the run's recorded dtype holds (on any machine) unless --bf16/--no-bf16 says otherwise
     bf16_given, recorded_bf16 = cfg.bf16 is not None, None
     if restart:
-        if holds_run(out) or (out / "run.json").exists():
+        if holds_run(out) or (out / RUN_JSON).exists():
             cfg = _restart_config(cfg, out)
         elif not cfg.arch or not cfg.data:
             raise GanzooError(f"--restart: {out} holds no run to take the settings from; give ARCH and --data KIND:PATH")
     elif resume:
-        meta = _run_meta(out)
+        meta = run_meta(out)
         saved = load_run(out)
         recorded_bf16 = saved.bf16
         _check_resume_options(cfg, saved, out, meta)
@@ -1276,7 +1065,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
             saved.steps, saved.epochs = cfg.steps, cfg.epochs
             if distributed.env_info().is_main:
                 meta["train"].update(steps=cfg.steps, epochs=cfg.epochs)
-                write_json(out / "run.json", meta)
+                write_json(out / RUN_JSON, meta)
         if ckpt is None and saved.base_model:
             raise GanzooError(f"{out} is a fine-tune stopped before its first checkpoint; start it over with "
                               f"`ganzoo finetune MODEL --data ... --out {_q(out)} --restart`")
@@ -1307,7 +1096,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
             raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
         cfg = saved
     elif holds_run(out):
-        last = _checkpoint_folders(out)
+        last = checkpoint_folders(out)
         at = f" (checkpoints up to {last[0].name})" if last else " (no checkpoint yet)"
         raise GanzooError(f"{out} already holds a run{at}; continue it with --resume, start it over with --restart "
                           f"(keeps nothing of it), or choose another --out")
@@ -1337,12 +1126,12 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
                                   f"for; give --steps above {trainer.step} to train it further, or --restart")
         elif trainer.dist.is_main:
             if restart and holds_run(out):
-                what = _remove_run(out)
+                what = remove_run(out)
                 _warn(f"--restart: deleted the earlier run in {out} ({what}); nothing of it is kept, "
                       f"training from step 0")
             out.mkdir(parents=True, exist_ok=True)
-            write_json(out / "run.json", {
-                "ganzoo_version": _version(),
+            write_json(out / RUN_JSON, {
+                "ganzoo_version": version(),
                 "command": command or " ".join(sys.argv),
                 "train": cfg.to_dict(),
                 "resolved": trainer.describe(),
@@ -1366,19 +1155,98 @@ def _record_change(out: Path, change: dict[str, Any], *, at_step: int) -> None:
     into its ``resume_changes`` with the step they took effect from (for the model card)."""
     if not distributed.env_info().is_main:
         return
-    meta = json.loads((out / "run.json").read_text())
+    meta = json.loads((out / RUN_JSON).read_text())
     meta["train"].update(change)
     meta.setdefault("resume_changes", []).append({**change, "at_step": at_step})
-    write_json(out / "run.json", meta)
+    write_json(out / RUN_JSON, meta)
+
+
+def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps: int | None = None,
+             epochs: float | None = None, freeze: Iterable[str] = (), label: str | None = None,
+             progress: bool = True, command: str | None = None, optimizer_state: bool = True, restart: bool = False,
+             **train_options):
+    """Continue training a released model (or a run) on new data; returns the :class:`Trainer`.
+
+    G and D start from ``ref``'s weights; the optimizer and objective state too when the
+    model has them (a run's last checkpoint, or a folder's ``training_state.safetensors``),
+    except for a network with parts frozen by ``freeze`` (its parameter list changes).
+    ``train_options`` are :class:`TrainConfig` fields (``lr_g``, ``batch_size``,
+    ``device``, ...). The run records ``base_model`` (and so will its exported model folder:
+    ``config.json`` ``lineage``). ``restart=True`` starts over a run already in ``out``,
+    keeping nothing of it.
+
+    >>> ganzoo.finetune("began_fashion", data="folder:shoes", steps=500, out="runs/shoes",
+    ...                 freeze=["encoder"])             # doctest: +SKIP
+    """
+    out = Path(out)
+    if (out / RUN_JSON).exists() and not restart:
+        raise GanzooError(f"{out} already holds a run; continue it with `ganzoo train --resume --out {out}`, start the "
+                          f"fine-tune over with --restart (keeps nothing of it), or choose another --out")
+    model = load_any(ref, discriminator=True, training_state=optimizer_state)
+    config = model.config
+    arch = config["architecture"]
+    spec = get_registry().architecture(arch)
+    freeze = list(freeze or [])
+    freeze_parts(spec, freeze)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = sorted(set(train_options) - fields - {"arch", "data", "arch_config"})
+    if bad:
+        raise GanzooError(f"finetune: unknown option(s) {', '.join(bad)}; known: {', '.join(sorted(fields))}")
+    for fixed in ("arch", "arch_config"):
+        if fixed in train_options:
+            raise GanzooError(f"finetune: {fixed} comes from the base model; drop it")
+    lineage = dict(model.lineage)
+    lineage = {"base_model": lineage.get("base_model"), "repo": lineage.get("repo"), "revision": lineage.get("revision")}
+    if lineage["repo"] is None:
+        lineage.pop("repo")
+    cfg = TrainConfig(arch=arch, data=data, arch_config=dict(config["arch_config"]), data_label=label,
+                      steps=steps, epochs=epochs, freeze=freeze, base_model=lineage, **train_options)
+    G, D = model.G, model.D
+    G.train()
+    D.train()
+    arch_cfg = spec.make_config(**cfg.arch_config)
+    dataset = load_dataset(data, image_size=arch_cfg.image_size, channels=arch_cfg.channels, label=label)
+    if arch_cfg.num_classes:
+        if dataset.labels is None or dataset.num_classes != arch_cfg.num_classes:
+            got = dataset.num_classes if dataset.labels is not None else "no"
+            raise GanzooError(f"--data {data}: has {got} classes but {model.config.get('name') or ref} is conditional on "
+                              f"{arch_cfg.num_classes}; use a data set with the same classes")
+    kwargs: dict[str, Any] = {"G": G, "D": D, "dataset": dataset}
+    if model.training_state is not None:
+        kwargs.update(_base_state(model.training_state, spec, cfg, G, D, same_objective=train_options.get(
+            "objective") in (None, config.get("training", {}).get("objective"))))
+    return train(cfg, out, progress=progress, command=command or f"ganzoo.finetune({str(ref)!r}, data={data!r})",
+                 restart=restart, **kwargs)
+
+
+def _base_state(state: dict[str, Any], spec, cfg: TrainConfig, G, D, *, same_objective: bool) -> dict[str, Any]:
+    """The base model's optimizer and objective state for a fine-tune's Trainer: the optimizers' at the
+    fine-tune's learning rates and betas (:func:`resolve_recipe`), with its parts frozen first
+    (:func:`freeze_parts`); fresh optimizers when a network's trainable parameters differ."""
+    kwargs: dict[str, Any] = {}
+    freeze_parts(spec, cfg.freeze, G, D)
+    recipe = resolve_recipe(spec, cfg)
+    lr = {"opt_g": recipe.lr_g, "opt_d": recipe.lr_d}
+    opt_state = {}
+    for key, net in (("opt_g", G), ("opt_d", D)):
+        sd = state.get(key)
+        n = sum(1 for p in net.parameters() if p.requires_grad)
+        if not sd or sum(len(g["params"]) for g in sd["param_groups"]) != n:
+            print(f"ganzoo: the optimizers start fresh ({key[-1].upper()}'s trainable parameters differ from "
+                  f"the base model's)", file=sys.stderr)
+            opt_state = None
+            break
+        sd = copy.deepcopy(sd)
+        for g in sd["param_groups"]:  # the fine-tune's learning rate, not the base run's
+            g["lr"], g["betas"] = lr[key], recipe.betas
+        opt_state[key] = sd
+    if opt_state:
+        kwargs["optimizer_state"] = opt_state
+    if state.get("objective") and same_objective:
+        kwargs["objective_state"] = state["objective"]
+    return kwargs
 
 
 def _backend() -> str | None:
-    import torch.distributed as dist
-
+    dist = torch.distributed
     return dist.get_backend() if dist.is_available() and dist.is_initialized() else None
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__

@@ -1,0 +1,2 @@
+"""ganzoo's version: a leaf, so that any module can read it without importing the package."""
+__version__ = "0.1.0"

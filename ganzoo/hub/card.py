@@ -1,0 +1,175 @@
+"""The model card: the README.md of a model folder, from its config.json."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from .folder import KNOWN_DATA, PROJECT_URL, SAMPLES_SEED, install_line
+
+CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+{{ description }}
+
+![64 samples at seed {{ seed }}](samples.png)
+
+A **{{ architecture }}** generative adversarial network from the `{{ distribution }}` plugin of
+[ganzoo]({{ repo_url }}): {{ image }} images{% if classes %}, conditional on {{ num_classes }} classes
+({{ classes }}){% endif %}, latent size {{ latent_dim }}, output range {{ pixel_range }}.
+
+## How to load
+
+```bash
+{{ install }}
+ganzoo sample {{ ref }} -n 64 --seed {{ seed }}{{ label_arg }} -o grid.png    # the grid above
+```
+
+```python
+import ganzoo{% if label_kw %}
+import torch{% endif %}
+
+G = ganzoo.load("{{ ref }}")              # the generator, in eval mode
+images = G.sample(64, seed={{ seed }}{{ label_kw }})   # the grid above: float32 in [-1, 1], shape (64, {{ image_shape }})
+G, D = ganzoo.load("{{ ref }}", discriminator=True)
+```
+
+The weights are safetensors (`generator.safetensors` in {{ g_dtype }}, `discriminator.safetensors`);
+`config.json` holds every constructor argument, the training recipe and the lineage.
+
+## Training
+
+| | |
+|---|---|
+{% for k, v in recipe %}| {{ k }} | {{ v }} |
+{% endfor %}
+{% if curves %}
+![learning curves]({{ curves.plot }})
+
+The logged scalars (means over each logging interval) are in `{{ curves.log }}`.
+{% endif %}
+{% if lineage %}
+## Lineage
+
+Fine-tuned from `{{ lineage.base_model }}`{% if lineage.revision %} at revision `{{ lineage.revision }}`{% endif %}.
+{% endif %}
+{% if metrics %}
+## Metrics
+
+| metric | value |
+|---|---|
+{% for k, v in metrics %}| {{ k }} | {{ v }} |
+{% endfor %}
+{% endif %}
+## Data
+
+{{ data_attribution }}
+
+Data license: {{ data_license }}. These weights were trained on that data; their use is subject to its terms.
+"""
+
+
+def portable_paths(text: str, start: str | os.PathLike | None = None) -> str:
+    """``text`` with every absolute path (``/a/b``, ``KIND:/a/b``, ``--opt=/a/b``) made relative to
+    ``start`` (default: the working directory), so that a card shows no machine's directories."""
+    base = os.path.abspath(start or os.getcwd())
+
+    def rel(path: str) -> str:
+        try:
+            return Path(os.path.relpath(path, base)).as_posix()
+        except ValueError:  # another drive (Windows)
+            return Path(path).name
+
+    def fix(token: str) -> str:
+        m = re.match(r"^((?:--[\w-]+=)?(?:[A-Za-z][\w-]*:(?!//))?)(/.*)$", token)
+        return m.group(1) + rel(m.group(2)) if m else token
+
+    return " ".join(fix(t) for t in text.split(" "))
+
+
+def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
+    """The README.md of a model folder, from its config.json (huggingface_hub ModelCard).
+
+    ``ref``: how the card's commands name the model (default: ``hub_id``, else the name)."""
+    data = config.get("data") or {}
+    lineage = config.get("lineage") or None
+    training = config.get("training") or {}
+    metrics = config.get("metrics") or {}
+    tags = ["ganzoo", "gan", "pytorch", "unconditional-image-generation" if not config.get("num_classes")
+            else "class-conditional-image-generation", str(config.get("architecture", ""))]
+    base = None
+    if lineage and lineage.get("repo"):
+        base = lineage["repo"]
+    license = config.get("license") or "other"
+    license_info = {}
+    if license == "other":  # the Hub asks for a name and a link with an "other" license
+        known = KNOWN_DATA.get(data.get("kind") or "", {})
+        link = config.get("license_link") or known.get("license_link")
+        license_info = {"license_name": config.get("license_name") or known.get("license_name") or "other",
+                        **({"license_link": link} if link else {})}
+    card_data = ModelCardData(
+        license=license,
+        **license_info,
+        library_name="ganzoo",
+        tags=[t for t in tags if t],
+        datasets=list(config.get("datasets") or []) or None,
+        pipeline_tag="unconditional-image-generation",
+        metrics=sorted(metrics) or None,
+        base_model=base,
+    )
+    plugin = config.get("plugin") or {}
+    names = config.get("class_names") or []
+    recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
+                   ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
+                   ("batch size", "batch_size"), ("lr G / D", None), ("lr schedule", "lr_schedule"),
+                   ("betas", "betas"), ("seed", "seed"),
+                   ("augmentation", "augmentation"),
+                   ("generator weights", "generator_weights"), ("changed at --resume", "changed_at_resume"),
+                   ("torch", "torch"), ("ganzoo", "ganzoo_version")]
+    recipe = []
+    for label, key in recipe_keys:
+        if key is None:
+            if "lr_g" in training:
+                recipe.append((label, f"{training.get('lr_g')} / {training.get('lr_d')}"))
+            continue
+        if training.get(key) not in (None, ""):
+            v = training[key]
+            if key in ("command", "data", "dataset"):  # no machine paths in a published card
+                v = portable_paths(str(v))
+            recipe.append((label, f"`{v}`" if key == "command" else str(v).replace("|", "\\|")))
+    shape = config.get("image_shape") or []
+    name = config.get("name") or config.get("architecture", "model")
+    return ModelCard.from_template(
+        card_data,
+        template_str=CARD_TEMPLATE,
+        title=name,
+        description=config.get("description") or f"A {config.get('architecture')} GAN trained with ganzoo.",
+        seed=SAMPLES_SEED,
+        label_arg=(" --label " + ",".join(str(i) for i in range(int(config.get("num_classes") or 0)))
+                   if config.get("num_classes") else ""),
+        label_kw=(f", labels=torch.arange(64) % {config.get('num_classes')}" if config.get("num_classes") else ""),
+        architecture=config.get("architecture"),
+        distribution=plugin.get("distribution", "ganzoo"),
+        install=install_line(plugin.get("distribution")),
+        repo_url=PROJECT_URL,
+        image="x".join(map(str, shape)),
+        image_shape=", ".join(map(str, shape)),
+        classes=", ".join(map(str, names)),
+        num_classes=config.get("num_classes", 0),
+        latent_dim=config.get("latent_dim"),
+        pixel_range=str(list(config.get("pixel_range") or [-1, 1])),
+        ref=config.get("hub_id") or ref or name,
+        g_dtype=((config.get("weights") or {}).get("generator") or {}).get("dtype", "float32"),
+        recipe=recipe,
+        curves=config.get("curves"),
+        lineage=lineage,
+        metrics=sorted(metrics.items()),
+        data_attribution=data.get("attribution") or "The data's source and attribution were not recorded.",
+        data_license=data.get("license") or "not recorded",
+    )
