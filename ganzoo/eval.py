@@ -56,6 +56,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .errors import GanzooError
+from .io import version as _version
 
 __all__ = ["evaluate", "make_extractor", "real_reference", "format_report", "update_model_folder",
            "parse_metrics", "parse_extractors", "METRICS", "EXTRACTORS"]
@@ -124,12 +125,6 @@ def make_extractor(name: str, device: torch.device | str = "cpu", path: str | os
 
 def _today() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
 
 
 def _bar(total: int, desc: str, progress: bool, initial: int = 0):

@@ -64,6 +64,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GanzooError
+from .io import refuse_pickle
 
 __all__ = [
     "parse_seeds", "seed_latents", "check_gaussian", "truncate_latent", "load_latents", "save_latents",
@@ -78,7 +79,6 @@ __all__ = [
 SLERP_DOT_THRESHOLD = 0.9995
 #: truncation: rounds of redrawing before the remaining components are drawn by inverse CDF.
 TRUNCATION_ROUNDS = 100
-PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -198,9 +198,7 @@ def seed_latents(G, seeds: Sequence[int] | str, *, truncation: float | None = No
 
 
 def _refuse_pickle(path: Path) -> None:
-    if path.name.lower().endswith(PICKLE_SUFFIXES):
-        raise GanzooError(f"{path}: pickled files are not read (they can run code); save latents as .npy "
-                          "(numpy.save) or .safetensors (tensor 'z')")
+    refuse_pickle(path, what="latents", fix="save latents as .npy (numpy.save) or .safetensors (tensor 'z')")
 
 
 def load_latents(path: str | os.PathLike, latent_dim: int | None = None

@@ -51,7 +51,7 @@ from .precision import autocast
 from .runfolder import (
     CHECKPOINTS, DISCRIMINATOR_FILE, EMA_FILE, GENERATOR_FILE, LATEST, LOG_FILE, RUN_JSON, TRAINER_STATE, TrainConfig,
     _all_finite, _tensors, checkpoint_folders, checkpoint_name, checkpoint_step, clean_temporaries, holds_run,
-    latest_checkpoint, load_run, newest_intact_checkpoint, remove_run, run_meta, verify_checkpoint,
+    latest_checkpoint, load_run, newest_intact_checkpoint, read_run, remove_run, verify_checkpoint,
 )
 from .runlock import RunLock
 
@@ -711,25 +711,7 @@ class Trainer:
         t0 = time.perf_counter()
         try:
             while self.step < self.total_steps:
-                real, labels = self._batch(self.step)
-                ctx.step = self.step
-                if self.cfg.lr_decay:
-                    self._set_lr()
-                if self.ada is not None:
-                    self.ada.set_real(real)
-                out = self._step_fn(ctx, real, labels)
-                if self.ada is not None:
-                    if not self._ada_checked:  # one host sync, at the first step
-                        self._ada_checked = True
-                        if float(self.ada.count) == 0:
-                            raise GanzooError(f"--ada: objective {self.objective_name!r} never scored the real batch "
-                                              "in D's own update, so r_t = E[sign(D(real))] cannot be measured; "
-                                              "use --diffaugment without --ada")
-                    self.ada.end_step(self.step + 1, all_sum=distributed.all_sum if self.dist.enabled else None)
-                if self.dist.enabled:
-                    distributed.sync_objective_state(self.objective)
-                if self.G_ema is not None:
-                    self._update_ema()
+                out = self._train_step(ctx)
                 for k, v in out.items():
                     v = v.detach().float()
                     finite &= torch.isfinite(v)
@@ -753,12 +735,7 @@ class Trainer:
                     self.train_seconds += time.perf_counter() - t0
                     t0 = time.perf_counter()
                 if at_log and n_acc:
-                    last = {k: round(float(v) / n_acc, 6) for k, v in acc.items()}
-                    if self.cfg.lr_decay:  # the rate of the step just taken
-                        last["lr_g"] = float(f"{self.lr_g * self.lr_factor(self.step - 1):.6g}")
-                    if self.ada is not None:  # p now, and the r_t of the last adjustment
-                        last["ada_p"] = round(float(self.ada.p), 6)
-                        last["ada_rt"] = round(float(self.ada.rt), 4)
+                    last = self._logged(acc, n_acc)
                     if main:
                         self._write_log({"step": self.step, "epoch": round(self.step / self.steps_per_epoch, 4),
                                          "seconds": round(self.train_seconds, 2), **last})
@@ -785,6 +762,41 @@ class Trainer:
             bar.close()
             for sig, h in previous.items():
                 signal.signal(sig, h)
+        return last
+
+    def _train_step(self, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """One step: this step's batch and learning rate, the objective's updates of D and G, ADA's
+        adjustment, the objective state's sync across ranks and G's moving average."""
+        real, labels = self._batch(self.step)
+        ctx.step = self.step
+        if self.cfg.lr_decay:
+            self._set_lr()
+        if self.ada is not None:
+            self.ada.set_real(real)
+        out = self._step_fn(ctx, real, labels)
+        if self.ada is not None:
+            if not self._ada_checked:  # one host sync, at the first step
+                self._ada_checked = True
+                if float(self.ada.count) == 0:
+                    raise GanzooError(f"--ada: objective {self.objective_name!r} never scored the real batch "
+                                      "in D's own update, so r_t = E[sign(D(real))] cannot be measured; "
+                                      "use --diffaugment without --ada")
+            self.ada.end_step(self.step + 1, all_sum=distributed.all_sum if self.dist.enabled else None)
+        if self.dist.enabled:
+            distributed.sync_objective_state(self.objective)
+        if self.G_ema is not None:
+            self._update_ema()
+        return out
+
+    def _logged(self, acc: dict[str, torch.Tensor], n_acc: int) -> dict[str, float]:
+        """The means of the scalars since the last log line, with the learning rate (under a schedule)
+        and ADA's p and r_t."""
+        last = {k: round(float(v) / n_acc, 6) for k, v in acc.items()}
+        if self.cfg.lr_decay:  # the rate of the step just taken
+            last["lr_g"] = float(f"{self.lr_g * self.lr_factor(self.step - 1):.6g}")
+        if self.ada is not None:  # p now, and the r_t of the last adjustment
+            last["ada_p"] = round(float(self.ada.p), 6)
+            last["ada_rt"] = round(float(self.ada.rt), 4)
         return last
 
     #: the speed line comes after this many timed steps (the first step, with its warm-up, is not
@@ -1034,6 +1046,61 @@ def _warn(message: str) -> None:
         print(f"ganzoo: {message}", file=sys.stderr)
 
 
+def _resume_config(cfg: TrainConfig, out: Path):
+    """--resume: the run's recorded settings with the changes --resume allows (a longer run, new
+    learning rates or bf16, a moving average or a decay switched on: recorded in run.json), the
+    newest intact checkpoint and the damaged newer ones. Returns (cfg, checkpoint, damaged,
+    length_given, recorded_bf16)."""
+    record = read_run(out)
+    meta, saved = record.meta, record.train
+    recorded_bf16 = saved.bf16
+    _check_resume_options(cfg, saved, out, meta)
+    for name in RESUME_OPERATIONAL:  # how the run is driven, not what it computes: the caller's wins
+        if getattr(cfg, name) != getattr(_DEFAULTS, name):
+            setattr(saved, name, getattr(cfg, name))
+    length_given = cfg.steps is not None or cfg.epochs is not None
+    ckpt, damaged = newest_intact_checkpoint(out)
+    at = checkpoint_step(ckpt) if ckpt else 0  # where settings switched on now take effect
+    if cfg.steps is not None and int(cfg.steps) < at:
+        raise GanzooError(f"--steps {cfg.steps}: {out} is already at step {at} (checkpoint {ckpt.name}), past "
+                          f"{cfg.steps}; give --steps above {at} to train it further, or --restart to start over")
+    if length_given and (cfg.steps, cfg.epochs) != (saved.steps, saved.epochs):
+        # extend (or shorten) the run; recorded, so that a plain --resume after a kill goes on to it
+        saved.steps, saved.epochs = cfg.steps, cfg.epochs
+        if distributed.env_info().is_main:
+            meta["train"].update(steps=cfg.steps, epochs=cfg.epochs)
+            write_json(out / RUN_JSON, meta)
+    if ckpt is None and saved.base_model:
+        raise GanzooError(f"{out} is a fine-tune stopped before its first checkpoint; start it over with "
+                          f"`ganzoo finetune MODEL --data ... --out {_q(out)} --restart`")
+    changes: dict[str, Any] = {}
+    for name in ("lr_g", "lr_d"):  # new learning rates from here on (e.g. after a divergence)
+        given, recorded = getattr(cfg, name), _recorded(saved, meta, name)
+        if given is not None and given != recorded:
+            changes[name] = given
+    if cfg.bf16 is not None and bool(cfg.bf16) != bool(saved.bf16):
+        changes["bf16"] = bool(cfg.bf16)
+    if changes:
+        for name, value in changes.items():
+            setattr(saved, name, value)
+        _record_change(out, changes, at_step=at)
+    if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
+        saved.ema = cfg.ema
+        _record_change(out, {"ema": cfg.ema}, at_step=at)
+    start_given = cfg.lr_decay_start != _DEFAULTS.lr_decay_start
+    if saved.lr_decay and cfg.lr_decay and (cfg.lr_decay != saved.lr_decay or
+                                             (start_given and cfg.lr_decay_start != saved.lr_decay_start)):
+        raise GanzooError(f"--resume: {out} already decays its learning rate ({saved.lr_decay} from step "
+                          f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
+    if cfg.lr_decay and not saved.lr_decay:
+        # switch a schedule on for the rest of the run: it starts here, or later if asked
+        saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
+        _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at)
+    elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
+        raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
+    return saved, ckpt, damaged, length_given, recorded_bf16
+
+
 def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, progress: bool,
                   command: str | None, **trainer_kwargs) -> Trainer:
     if not resume and not restart and distributed.elastic_restart() and (out / RUN_JSON).exists():
@@ -1047,54 +1114,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
         elif not cfg.arch or not cfg.data:
             raise GanzooError(f"--restart: {out} holds no run to take the settings from; give ARCH and --data KIND:PATH")
     elif resume:
-        meta = run_meta(out)
-        saved = load_run(out)
-        recorded_bf16 = saved.bf16
-        _check_resume_options(cfg, saved, out, meta)
-        for name in RESUME_OPERATIONAL:  # how the run is driven, not what it computes: the caller's wins
-            if getattr(cfg, name) != getattr(_DEFAULTS, name):
-                setattr(saved, name, getattr(cfg, name))
-        length_given = cfg.steps is not None or cfg.epochs is not None
-        ckpt, damaged = newest_intact_checkpoint(out)
-        at = checkpoint_step(ckpt) if ckpt else 0  # where settings switched on now take effect
-        if cfg.steps is not None and int(cfg.steps) < at:
-            raise GanzooError(f"--steps {cfg.steps}: {out} is already at step {at} (checkpoint {ckpt.name}), past "
-                              f"{cfg.steps}; give --steps above {at} to train it further, or --restart to start over")
-        if length_given and (cfg.steps, cfg.epochs) != (saved.steps, saved.epochs):
-            # extend (or shorten) the run; recorded, so that a plain --resume after a kill goes on to it
-            saved.steps, saved.epochs = cfg.steps, cfg.epochs
-            if distributed.env_info().is_main:
-                meta["train"].update(steps=cfg.steps, epochs=cfg.epochs)
-                write_json(out / RUN_JSON, meta)
-        if ckpt is None and saved.base_model:
-            raise GanzooError(f"{out} is a fine-tune stopped before its first checkpoint; start it over with "
-                              f"`ganzoo finetune MODEL --data ... --out {_q(out)} --restart`")
-        changes: dict[str, Any] = {}
-        for name in ("lr_g", "lr_d"):  # new learning rates from here on (e.g. after a divergence)
-            given, recorded = getattr(cfg, name), _recorded(saved, meta, name)
-            if given is not None and given != recorded:
-                changes[name] = given
-        if cfg.bf16 is not None and bool(cfg.bf16) != bool(saved.bf16):
-            changes["bf16"] = bool(cfg.bf16)
-        if changes:
-            for name, value in changes.items():
-                setattr(saved, name, value)
-            _record_change(out, changes, at_step=at)
-        if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
-            saved.ema = cfg.ema
-            _record_change(out, {"ema": cfg.ema}, at_step=at)
-        start_given = cfg.lr_decay_start != _DEFAULTS.lr_decay_start
-        if saved.lr_decay and cfg.lr_decay and (cfg.lr_decay != saved.lr_decay or
-                                                 (start_given and cfg.lr_decay_start != saved.lr_decay_start)):
-            raise GanzooError(f"--resume: {out} already decays its learning rate ({saved.lr_decay} from step "
-                              f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
-        if cfg.lr_decay and not saved.lr_decay:
-            # switch a schedule on for the rest of the run: it starts here, or later if asked
-            saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
-            _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at)
-        elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
-            raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
-        cfg = saved
+        cfg, ckpt, damaged, length_given, recorded_bf16 = _resume_config(cfg, out)
     elif holds_run(out):
         last = checkpoint_folders(out)
         at = f" (checkpoints up to {last[0].name})" if last else " (no checkpoint yet)"

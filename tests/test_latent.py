@@ -51,7 +51,7 @@ def run(tiny_arch, tmp_path_factory):
     config = {"architecture": "tiny", "arch_config": G.gan_config.to_dict(), "num_classes": 10,
               "class_names": FASHION, "name": "tiny_latent"}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(hub, "save_grid", lambda *a, **k: None)
+        mp.setattr(hub.model, "save_grid", lambda *a, **k: None)
         hub.GANModel(G, D, config=config).save_pretrained(folder)
     return folder
 

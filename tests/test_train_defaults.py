@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ganzoo import cli, speed, trainer
+from ganzoo import cli, precision, trainer
 from ganzoo.trainer import TrainConfig, Trainer, train
 
 
@@ -26,15 +26,15 @@ def test_bf16_follows_the_devices_native_support_and_is_recorded(tiny_plugin, ti
     # what is chosen and recorded, not the arithmetic: bf16 is emulated (slow) on most CI CPUs
     monkeypatch.setattr(Trainer, "_autocast", lambda self: contextlib.nullcontext())
     t = Trainer(_cfg(tiny_fmnist), tmp_path / "here")
-    assert t.cfg.bf16 is speed.bf16_supported("cpu")          # this machine's own answer
-    monkeypatch.setattr(speed, "bf16_supported", lambda device: True)
+    assert t.cfg.bf16 is precision.bf16_supported("cpu")          # this machine's own answer
+    monkeypatch.setattr(precision, "bf16_supported", lambda device: True)
     run = tmp_path / "amx"
     t = train(_cfg(tiny_fmnist), run, progress=False)
     assert t.cfg.bf16 is True and t.bf16_source == "auto"
     meta = _recorded(run)
     assert meta["train"]["bf16"] is True and meta["resolved"]["dtype"] == "bf16 autocast"
     # resumed on a machine without native bf16: the run keeps its recorded choice
-    monkeypatch.setattr(speed, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(precision, "bf16_supported", lambda device: False)
     t = train(_cfg(tiny_fmnist, steps=3), run, resume=True, progress=False)
     assert t.cfg.bf16 is True and t.bf16_source == "run.json" and "as the run recorded" in t.dtype_summary()
     # ... unless --no-bf16 says otherwise, which run.json records for the next --resume
@@ -70,7 +70,7 @@ def test_start_line_shape_note_and_speed_line(tiny_plugin, tiny_fmnist, tmp_path
     assert start.startswith("ganzoo train: tiny (nonsaturating) on fashion-mnist:")
     for part in ("(32 images)", "images 1x16x16", "batch 4", "steps 0->6", "device cpu (", "1 thread"):
         assert part in start, part
-    assert ("; bf16 autocast (" in start) == speed.bf16_supported("cpu") != ("; fp32 (" in start)
+    assert ("; bf16 autocast (" in start) == precision.bf16_supported("cpu") != ("; fp32 (" in start)
     # Fashion-MNIST is 1x28x28; tiny trains at 16 by default and supports 16 and 32
     assert lines[1] == ("note: the data are 1x28x28, training at 1x16x16 (the architecture's default); "
                         "pass --image-size 32 to train near the data's own shape")

@@ -297,49 +297,14 @@ def _run_class_names(meta: dict, cfg, arch_cfg) -> list[str]:
     return [str(i) for i in range(k)]
 
 
-def _load_run(run: Path, *, device=None, discriminator: bool = False, class_names: list[str] | None = None,
-              load_class_names: bool = False, training_state: bool = False, weights: str = "auto",
-              checkpoint: Path | None = None) -> GANModel:
-    """A run's checkpoint (default: its latest) as a model. ``weights``: "auto" (the moving
-    average of G when the run keeps one, else the trained weights), "ema" or "trained"."""
-    record = read_run(run)
-    cfg, meta = record.train, record.meta
-    reg = get_registry()
-    if cfg.arch not in reg.architectures:
-        reg.architecture(cfg.arch)  # raises the registry's one-line error naming the known ones
-    spec = reg.architectures[cfg.arch]
-    arch_cfg = spec.make_config(**cfg.arch_config)
-    G, D = build_from_config(spec, arch_cfg)
-    ckpt = checkpoint or latest_checkpoint(run)
-    if ckpt is None:
-        raise GanzooError(f"{run} has no complete checkpoint yet; let `ganzoo train` reach its first checkpoint "
-                          f"(--checkpoint-every) or finish")
-    # a run that keeps a moving average of G (--ema) is sampled and exported through it, unless asked not to
-    if weights not in ("auto", "ema", "trained"):
-        raise GanzooError(f"generator weights {weights!r}: use auto, ema or trained")
-    has_ema = bool(cfg.ema) and (ckpt / EMA_FILE).exists()
-    if weights == "ema" and not has_ema:
-        raise GanzooError(f"{ckpt} has no moving average of G (the run was not trained with --ema); "
-                          f"export the trained weights (drop --generator-weights ema)")
-    g_file = ckpt / EMA_FILE if has_ema and weights != "trained" else ckpt / GENERATOR_FILE
-    run_json = str(record.path)  # the file that chose the architecture, for a mismatch's fix
-    load_state_strict(G, _read_safetensors(g_file, str(run)), where=str(g_file), config=run_json)
-    if discriminator:
-        load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}",
-                          config=run_json)
-    else:
-        D = None
+def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: Path,
+                      class_names: list[str]) -> dict[str, Any]:
+    """The config.json of a model folder exported from a run's checkpoint: the architecture, the
+    recipe as run.json records it, the lineage and metrics."""
+    cfg, meta, resolved = record.train, record.meta, record.resolved
     step = checkpoint_step(ckpt)
-    resolved = meta.get("resolved") or {}
-    if class_names is None:
-        if load_class_names:
-            class_names = _run_class_names(meta, cfg, arch_cfg)
-        else:
-            k = arch_cfg.num_classes
-            names = meta.get("class_names") or resolved.get("class_names")
-            class_names = list(names) if names and len(names) == k else [str(i) for i in range(k)]
     spe = resolved.get("steps_per_epoch") or 0
-    config = {
+    return {
         "ganzoo_format": FORMAT,
         "library_name": "ganzoo",
         "ganzoo_version": version(),
@@ -391,20 +356,66 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
         "lineage": cfg.base_model or None,
         "metrics": dict(meta.get("metrics") or {}),
     }
-    state = None
-    if training_state:
-        try:
-            raw = torch.load(ckpt / TRAINER_STATE, map_location="cpu", weights_only=True)
-        except Exception as exc:  # weights_only refuses anything but tensors and plain containers
-            raise GanzooError(f"{ckpt / TRAINER_STATE}: not loadable as plain tensors "
-                              f"({type(exc).__name__}: {_one_line(str(exc).splitlines()[0] if str(exc) else exc, 100)}); "
-                              f"ganzoo never unpickles code: export without --training-state, or use an earlier "
-                              f"checkpoint") from None
-        if not isinstance(raw, dict) or not all(k in raw for k in ("opt_g", "opt_d")):
-            raise GanzooError(f"{ckpt / TRAINER_STATE}: not a ganzoo training state (no optimizer states); "
-                              f"export without --training-state, or use an earlier checkpoint")
-        state = {"opt_g": raw["opt_g"], "opt_d": raw["opt_d"], "objective": raw.get("objective", {}),
-                 "step": raw.get("step", step)}
+
+
+def _run_training_state(ckpt: Path, step: int) -> dict[str, Any]:
+    """A checkpoint's optimizer and objective state, read as plain tensors (never unpickling code)."""
+    try:
+        raw = torch.load(ckpt / TRAINER_STATE, map_location="cpu", weights_only=True)
+    except Exception as exc:  # weights_only refuses anything but tensors and plain containers
+        raise GanzooError(f"{ckpt / TRAINER_STATE}: not loadable as plain tensors "
+                          f"({type(exc).__name__}: {_one_line(str(exc).splitlines()[0] if str(exc) else exc, 100)}); "
+                          f"ganzoo never unpickles code: export without --training-state, or use an earlier "
+                          f"checkpoint") from None
+    if not isinstance(raw, dict) or not all(k in raw for k in ("opt_g", "opt_d")):
+        raise GanzooError(f"{ckpt / TRAINER_STATE}: not a ganzoo training state (no optimizer states); "
+                          f"export without --training-state, or use an earlier checkpoint")
+    return {"opt_g": raw["opt_g"], "opt_d": raw["opt_d"], "objective": raw.get("objective", {}),
+            "step": raw.get("step", step)}
+
+
+def _load_run(run: Path, *, device=None, discriminator: bool = False, class_names: list[str] | None = None,
+              load_class_names: bool = False, training_state: bool = False, weights: str = "auto",
+              checkpoint: Path | None = None) -> GANModel:
+    """A run's checkpoint (default: its latest) as a model. ``weights``: "auto" (the moving
+    average of G when the run keeps one, else the trained weights), "ema" or "trained"."""
+    record = read_run(run)
+    cfg, meta = record.train, record.meta
+    reg = get_registry()
+    if cfg.arch not in reg.architectures:
+        reg.architecture(cfg.arch)  # raises the registry's one-line error naming the known ones
+    spec = reg.architectures[cfg.arch]
+    arch_cfg = spec.make_config(**cfg.arch_config)
+    G, D = build_from_config(spec, arch_cfg)
+    ckpt = checkpoint or latest_checkpoint(run)
+    if ckpt is None:
+        raise GanzooError(f"{run} has no complete checkpoint yet; let `ganzoo train` reach its first checkpoint "
+                          f"(--checkpoint-every) or finish")
+    # a run that keeps a moving average of G (--ema) is sampled and exported through it, unless asked not to
+    if weights not in ("auto", "ema", "trained"):
+        raise GanzooError(f"generator weights {weights!r}: use auto, ema or trained")
+    has_ema = bool(cfg.ema) and (ckpt / EMA_FILE).exists()
+    if weights == "ema" and not has_ema:
+        raise GanzooError(f"{ckpt} has no moving average of G (the run was not trained with --ema); "
+                          f"export the trained weights (drop --generator-weights ema)")
+    g_file = ckpt / EMA_FILE if has_ema and weights != "trained" else ckpt / GENERATOR_FILE
+    run_json = str(record.path)  # the file that chose the architecture, for a mismatch's fix
+    load_state_strict(G, _read_safetensors(g_file, str(run)), where=str(g_file), config=run_json)
+    if discriminator:
+        load_state_strict(D, _read_safetensors(ckpt / DISCRIMINATOR_FILE, str(run)), where=f"{ckpt / DISCRIMINATOR_FILE}",
+                          config=run_json)
+    else:
+        D = None
+    step = checkpoint_step(ckpt)
+    if class_names is None:
+        if load_class_names:
+            class_names = _run_class_names(meta, cfg, arch_cfg)
+        else:
+            k = arch_cfg.num_classes
+            names = record.class_names
+            class_names = list(names) if names and len(names) == k else [str(i) for i in range(k)]
+    config = _run_model_config(run, record, spec, arch_cfg, G, ckpt, g_file, class_names)
+    state = _run_training_state(ckpt, step) if training_state else None
     dev = load_device(device)
     for net in (G, D):
         if net is not None:
