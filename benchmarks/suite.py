@@ -280,17 +280,6 @@ def _count_flops_plain(fn: Callable[[], Any]) -> int:
 
 
 # ------------------------------------------------------------------------------ machine
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
@@ -304,11 +293,12 @@ def machine_info(device) -> dict[str, Any]:
     import torch
 
     from ganzoo import speed
+    from ganzoo.io import meminfo
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": speed.cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
@@ -320,26 +310,15 @@ def machine_info(device) -> dict[str, Any]:
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY",
                                            "KMP_BLOCKTIME", "CUDA_VISIBLE_DEVICES") if k in os.environ},
     }
-    mem = _meminfo_gb()
+    mem = meminfo("MemTotal")
     if mem:
-        info["memory_gb"] = mem
+        info["memory_gb"] = round(mem / 2**30, 1)
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info["gpu"] = {"name": props.name, "capability": f"{props.major}.{props.minor}",
                        "memory_gb": round(props.total_memory / 2**30, 1),
                        "multiprocessors": props.multi_processor_count}
     return info
-
-
-def _meminfo_gb() -> float | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return round(int(line.split()[1]) / 2**20, 1)
-    except OSError:
-        pass
-    return None
 
 
 def torch_info(device) -> dict[str, Any]:

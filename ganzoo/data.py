@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GanzooError, GanzooWarning
-from .io import atomic_path
+from .io import atomic_path, cache_dir as io_cache_dir
 from .plugins import get_registry
 
 __all__ = [
@@ -310,12 +310,7 @@ def _no_label(kind: str, path: Path, label: str | None) -> None:
 
 def cache_dir() -> Path:
     """Where decoded datasets are cached: ``$GANZOO_CACHE/datasets`` or ``~/.cache/ganzoo/datasets``."""
-    root = os.environ.get("GANZOO_CACHE")
-    if root:
-        return Path(root).expanduser() / "datasets"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "ganzoo" / "datasets"
+    return io_cache_dir("datasets")
 
 
 def _file_stats(root: Path, files: Sequence[str]) -> list[list]:

@@ -51,6 +51,17 @@ def version(dist: str | None = None) -> str:
         return "unknown"
 
 
+def cache_dir(kind: str) -> Path:
+    """Where ganzoo caches ``kind`` (``datasets``, ``fid``, ``speed``): ``$GANZOO_CACHE/KIND``, else
+    ``$XDG_CACHE_HOME/ganzoo/KIND``, else ``~/.cache/ganzoo/KIND``."""
+    root = os.environ.get("GANZOO_CACHE")
+    if root:
+        return Path(root).expanduser() / kind
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "ganzoo" / kind
+
+
 def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -198,17 +209,23 @@ def check_output_file(path: str | os.PathLike, *, what: str = "output") -> Path:
         raise GanzooError(f"{what} {path}: {parent} is a file, not a folder; choose another path")
     if p.exists() and not os.access(p, os.W_OK):
         raise GanzooError(f"{what} {path}: the file exists and is not writable; choose another path")
+    _probe_writable(parent, what, path)
+    return p
+
+
+def _probe_writable(folder: Path, what: str, path) -> None:
+    """Create and remove a probe file in ``folder``: a one-line error naming ``path`` when files cannot be
+    created there (``os.access`` says yes to root even on /proc)."""
     try:
-        fd, probe = tempfile.mkstemp(prefix=".ganzoo-probe-", dir=parent)
+        fd, probe = tempfile.mkstemp(prefix=".ganzoo-probe-", dir=folder)
     except OSError as exc:
-        raise GanzooError(f"{what} {path}: cannot create files in {parent} ({exc.strerror or exc}); "
+        raise GanzooError(f"{what} {path}: cannot create files in {folder} ({exc.strerror or exc}); "
                           f"choose a writable folder") from None
     os.close(fd)
     try:
         os.unlink(probe)
     except OSError:
         pass
-    return p
 
 
 def check_output_folder(path: str | os.PathLike, *, what: str = "output folder") -> Path:
@@ -223,28 +240,27 @@ def check_output_folder(path: str | os.PathLike, *, what: str = "output folder")
         probe_in = probe_in.parent
     if not probe_in.is_dir():
         raise GanzooError(f"{what} {path}: {probe_in} is a file, not a folder; choose another path")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".ganzoo-probe-", dir=probe_in)
-    except OSError as exc:
-        raise GanzooError(f"{what} {path}: cannot create files in {probe_in} ({exc.strerror or exc}); "
-                          f"choose a writable folder") from None
-    os.close(fd)
-    try:
-        os.unlink(probe)
-    except OSError:
-        pass
+    _probe_writable(probe_in, what, path)
     return p
+
+
+def meminfo(field: str) -> int | None:
+    """A field of Linux's ``/proc/meminfo`` (``MemTotal``, ``MemAvailable``, ...) in bytes; None elsewhere."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
+    have = meminfo("MemAvailable")
+    if have is not None:
+        return have
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):

@@ -73,7 +73,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from .io import write_json
+from .io import cache_dir, write_json
 from .precision import autocast, bf16_supported, cpu_bf16_native, cpu_features
 
 __all__ = [
@@ -355,6 +355,16 @@ def _module(gm: fx.GraphModule, node: fx.Node) -> nn.Module | None:
     return gm.get_submodule(node.target)
 
 
+def _called_once(gm: fx.GraphModule, counts: dict[str, int], match: Callable[[nn.Module], bool]):
+    """``(node, module)`` for each call of a module that ``match`` accepts and that the graph calls only
+    there (``counts``: :func:`_call_counts`), so a pass may rewrite it; the nodes are listed first, so a
+    pass may change the graph."""
+    for node in list(gm.graph.nodes):
+        m = _module(gm, node)
+        if m is not None and match(m) and counts[node.target] == 1:
+            yield node, m
+
+
 def _only_input_is(node: fx.Node, producer: fx.Node) -> bool:
     return len(node.args) == 1 and node.args[0] is producer and not node.kwargs
 
@@ -387,10 +397,7 @@ def _fold_bn_into_producer(gm: fx.GraphModule) -> list[str]:
     """conv / transposed conv / linear (optionally through a reshape) -> eval BatchNorm."""
     done = []
     counts = _call_counts(gm)
-    for bn_node in list(gm.graph.nodes):
-        bn = _module(gm, bn_node)
-        if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)) or counts[bn_node.target] != 1:
-            continue
+    for bn_node, bn in _called_once(gm, counts, lambda m: isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))):
         st = _bn_scale_shift(bn)
         src = bn_node.args[0] if bn_node.args else None
         if st is None or not isinstance(src, fx.Node) or not _only_input_is(bn_node, src):
@@ -442,10 +449,7 @@ def _fold_bn_into_next_linear(gm: fx.GraphModule) -> list[str]:
     """eval BatchNorm1d -> Linear: ``W (x s + t) + b = (W s) x + (W t + b)`` (exact for a Linear)."""
     done = []
     counts = _call_counts(gm)
-    for bn_node in list(gm.graph.nodes):
-        bn = _module(gm, bn_node)
-        if type(bn) is not nn.BatchNorm1d or counts[bn_node.target] != 1:
-            continue
+    for bn_node, bn in _called_once(gm, counts, lambda m: type(m) is nn.BatchNorm1d):
         st = _bn_scale_shift(bn)
         nxt = _single_user(bn_node)
         lin = _module(gm, nxt) if nxt is not None else None
@@ -544,10 +548,7 @@ def _pad_conv_to_cropped(gm: fx.GraphModule) -> list[str]:
     """ZeroPad2d (asymmetric) -> Conv2d(padding=0)  ==>  symmetric-padded Conv2d + crop."""
     done = []
     counts = _call_counts(gm)
-    for pad_node in list(gm.graph.nodes):
-        pad = _module(gm, pad_node)
-        if not isinstance(pad, (nn.ZeroPad2d, nn.ConstantPad2d)) or counts[pad_node.target] != 1:
-            continue
+    for pad_node, pad in _called_once(gm, counts, lambda m: isinstance(m, (nn.ZeroPad2d, nn.ConstantPad2d))):
         if isinstance(pad, nn.ConstantPad2d) and type(pad) is not nn.ZeroPad2d and pad.value != 0:
             continue
         conv_node, conv = _sole_consumer(gm, counts, pad_node)
@@ -567,11 +568,8 @@ def _pad_conv_to_cropped(gm: fx.GraphModule) -> list[str]:
 def _convt_to_gemm(gm: fx.GraphModule) -> list[str]:
     """Transposed convs of a 1x1 input (a matrix product) or with 1-4 output channels (GEMM + col2im)."""
     done = []
-    counts = _call_counts(gm)
-    for node in list(gm.graph.nodes):
-        m = _module(gm, node)
-        if type(m) is not nn.ConvTranspose2d or counts[node.target] != 1 \
-                or m.groups != 1 or m.dilation != (1, 1) or m.output_padding != (0, 0) or m.padding_mode != "zeros":
+    for node, m in _called_once(gm, _call_counts(gm), lambda m: type(m) is nn.ConvTranspose2d):
+        if m.groups != 1 or m.dilation != (1, 1) or m.output_padding != (0, 0) or m.padding_mode != "zeros":
             continue
         shape = _shape(node.args[0]) if node.args and isinstance(node.args[0], fx.Node) else None
         if shape is None or len(shape) != 4 or len(node.args) != 1 or node.kwargs:
@@ -790,12 +788,7 @@ MEASURE_ENV = "GANZOO_SPEED_MEASURE"
 def choice_cache_path() -> Path:
     """The file of measured decisions: ``$GANZOO_CACHE/speed/choices.json``, else
     ``$XDG_CACHE_HOME/ganzoo/speed/choices.json``, else ``~/.cache/ganzoo/speed/choices.json``."""
-    root = os.environ.get("GANZOO_CACHE")
-    if root:
-        return Path(root).expanduser() / "speed" / "choices.json"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "ganzoo" / "speed" / "choices.json"
+    return cache_dir("speed") / "choices.json"
 
 
 def load_choices(path: Path | None = None) -> dict[str, dict]:

@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import torch
 import torch.distributed
@@ -123,10 +123,8 @@ def check_options(cfg: "TrainConfig") -> None:
                           f"give one of them")
 
 
-@dataclasses.dataclass(frozen=True)
-class Recipe:
+class Recipe(NamedTuple):
     """The numbers a run trains with: the options given, else the architecture's defaults."""
-
     batch_size: int
     lr_g: float
     lr_d: float
@@ -252,7 +250,7 @@ class Trainer:
         self.spec = reg.architecture(cfg.arch)
         self.arch_cfg = self.spec.make_config(**cfg.arch_config)
         recipe = resolve_recipe(self.spec, cfg)
-        self.batch_size, self.lr_g, self.lr_d, self.betas = recipe.batch_size, recipe.lr_g, recipe.lr_d, recipe.betas
+        self.batch_size, self.lr_g, self.lr_d, self.betas = recipe
         self.objective_name = cfg.objective or self.spec.objective
         obj_kwargs = dict(self.spec.objective_kwargs) if cfg.objective is None else {}
         obj_kwargs.update(cfg.objective_kwargs or {})

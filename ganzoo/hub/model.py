@@ -94,12 +94,16 @@ def _build(config: dict[str, Any], label: str, *, trusted: bool = True):
     return spec, cfg, G, D
 
 
-def _attach(config: dict[str, Any], *nets) -> None:
+def _attach(config: dict[str, Any], *nets, device=None) -> None:
+    """Loaded networks ready for use: on ``device`` (:func:`~ganzoo.device.load_device`), in eval mode,
+    with their class names and config.json (``model_info``); None entries are skipped."""
+    dev = load_device(device)
     k = int(config.get("num_classes", 0) or 0)
     names = list(config.get("class_names") or [str(i) for i in range(k)])
     for net in nets:
         if net is None:
             continue
+        net.to(dev).eval()
         net.class_names = list(names)
         net.model_info = config
 
@@ -199,11 +203,7 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
             ts = source.path(TRAINING_STATE_FILE, required=False)
             if ts is not None:
                 state = decode_training_state(ts, label)
-        dev = load_device(device)
-        for net in (G, D):
-            if net is not None:
-                net.to(dev).eval()
-        _attach(config, G, D)
+        _attach(config, G, D, device=device)
         model = cls(G, D, config=config, training_state=state)
         model.source = source
         model.lineage = dict(source.lineage)
@@ -416,11 +416,7 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
             class_names = list(names) if names and len(names) == k else [str(i) for i in range(k)]
     config = _run_model_config(run, record, spec, arch_cfg, G, ckpt, g_file, class_names)
     state = _run_training_state(ckpt, step) if training_state else None
-    dev = load_device(device)
-    for net in (G, D):
-        if net is not None:
-            net.to(dev).eval()
-    _attach(config, G, D)
+    _attach(config, G, D, device=device)
     model = GANModel(G, D, config=config, training_state=state)
     model.source = None
     model.lineage = {"base_model": str(run), "revision": ckpt.name}
@@ -538,10 +534,7 @@ def hub_entrypoint(name: str, *, pretrained: bool = True, device=None, discrimin
     source = _source_for(name)
     config = _read_config(Path(source.path(CONFIG_NAME)), source.label)
     _, _, G, D = _build(config, source.label)
-    dev = load_device(device)
-    G.to(dev).eval()
-    D.to(dev).eval()
-    _attach(config, G, D)
+    _attach(config, G, D, device=device)
     return (G, D) if discriminator else G
 
 

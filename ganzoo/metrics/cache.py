@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +29,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import GanzooWarning
+from .. import io
 from ..io import atomic_path
 
 __all__ = ["cache_dir", "cache_key", "entry_path", "load_entry", "save_entry", "remove_entry", "content_sha256",
@@ -40,12 +40,8 @@ CACHE_VERSION = 1
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("GANZOO_CACHE")
-    if root:
-        return Path(root).expanduser() / "fid"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "ganzoo" / "fid"
+    """Where Inception features and statistics are cached: ``$GANZOO_CACHE/fid`` or ``~/.cache/ganzoo/fid``."""
+    return io.cache_dir("fid")
 
 
 def cache_key(**fields: Any) -> str:
