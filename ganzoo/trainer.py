@@ -214,35 +214,9 @@ def _activations(G, D, arch_cfg, batch: int) -> int | None:
     return sizes["G"] + 2 * sizes["D"]
 
 
-class Trainer:
-    """Train a generator/discriminator pair with an objective on an in-memory dataset.
+class _TrainerSetup:
+    """The Trainer's setting up, one part each, called in this order by ``Trainer.__init__``."""
 
-    >>> from ganzoo.trainer import TrainConfig, train
-    >>> train(TrainConfig(arch="dcgan", data="fashion-mnist:DATA",
-    ...                   arch_config={"image_size": 32, "channels": 1}, steps=200), "runs/x")  # doctest: +SKIP
-    """
-
-    def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, *, G=None, D=None, dataset=None,
-                 optimizer_state: dict | None = None, objective_state: dict | None = None) -> None:
-        # in this order, as each part checks its options before the next does any work
-        self.cfg = cfg
-        self.out = Path(out_dir)
-        self._resolve_recipe()
-        self._setup_device()
-        dataset = self._setup_data(dataset, G is None)
-        self._build_networks(G, D)
-        self._wrap_networks()
-        self._restore_state(optimizer_state, objective_state)
-        self._setup_schedule(dataset)
-        self.step = 0
-        self.train_seconds = 0.0
-        self.ema_start = 0  # the step G's moving average started from (see _update_ema)
-        self._stop_signal: int | None = None
-        self._saved_step: int | None = None  # the step of the checkpoint last written or loaded
-        self.start_step = 0  # where this call's training started (the resumed checkpoint's step)
-        self._step_fn = self._make_step_fn()
-
-    # ---- setting up: one part each ---------------------------------------------------------
     def _resolve_recipe(self) -> None:
         """The architecture, its config, and the recipe: batch size, learning rates, betas, objective."""
         cfg = self.cfg
@@ -402,78 +376,10 @@ class Trainer:
         else:
             raise GanzooError("say how long to train: --steps N or --epochs E")
 
-    # ---- the step ------------------------------------------------------------------------
-    def _autocast(self):
-        return autocast(self.device, self.cfg.bf16)
 
-    def _make_step_fn(self):
-        step = self.objective.step
-        if self.cfg.compile:
-            try:
-                self.G.forward = torch.compile(self.G.forward)
-                self.D.forward = torch.compile(self.D.forward)
-            except Exception as exc:  # compile is an optimisation: never fatal
-                print(f"ganzoo: torch.compile unavailable ({exc}); running eagerly", file=sys.stderr)
-        return step
+class _Checkpoints:
+    """The Trainer's checkpoints: written completely or not at all, loaded to resume."""
 
-    def lr_factor(self, step: int) -> float:
-        """The learning rates at ``step`` as a fraction of the recipe's (``lr_decay``)."""
-        start = self.cfg.lr_decay_start
-        if self.cfg.lr_decay != "linear" or step < start:
-            return 1.0
-        return max(0.0, 1.0 - (step - start) / max(1, self.total_steps - start))
-
-    def _set_lr(self) -> None:
-        f = self.lr_factor(self.step)
-        for opt, lr in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * f
-
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        """G_ema <- G_ema + (1 - d)(G - G_ema); d ramps up as min(decay, (1 + t) / (10 + t)), as
-        TensorFlow's ExponentialMovingAverage with num_updates, so early weights fade quickly; t
-        counts from the step the average started (a run that turns --ema on at --resume ramps too).
-        Buffers (BatchNorm statistics) are copied."""
-        t = self.step - self.ema_start
-        d = min(self.cfg.ema, (1.0 + t) / (10.0 + t))
-        torch._foreach_lerp_(self._ema_params[0], self._ema_params[1], 1.0 - d)
-        for b_ema, b in zip(*self._ema_buffers):
-            b_ema.copy_(b)
-
-    def _batch(self, step: int):
-        epoch, offset = divmod(step, self.steps_per_epoch)
-        if getattr(self, "_perm_epoch", None) != epoch:
-            self._sampler.set_epoch(epoch)
-            self._perm = torch.tensor(list(self._sampler), dtype=torch.long)
-            self._perm_epoch = epoch
-        b = self.local_batch
-        return self._gather(self._perm[offset * b:(offset + 1) * b])
-
-    def _mine(self, t: torch.Tensor) -> torch.Tensor:
-        """This rank's rows of a tensor drawn for the global batch: every world_size-th row from
-        its rank on, the positions DistributedSampler gives it (so a flip drawn for global
-        position i lands on the image a single process has at position i)."""
-        return t[self.dist.rank::self.dist.world_size]
-
-    def _extra_batch(self):
-        """Another real batch for objectives with several D updates per step (``n_critic``).
-
-        Drawn with the global RNG, which checkpoints save, so resume stays exact.
-        """
-        real, labels = self._gather(self._mine(torch.randperm(len(self.dataset))[:self.batch_size]))
-        if self.ada is not None:
-            self.ada.set_real(real)
-        return real, labels
-
-    def _gather(self, idx: torch.Tensor):
-        real, labels = self.dataset.batch(idx, device=self.device, channels_last=self.cfg.channels_last)
-        if self.cfg.flip:
-            flip = self._mine(torch.rand(self.batch_size, device=real.device)) < 0.5
-            real = torch.where(flip[:, None, None, None], real.flip(3), real)
-        return real, labels
-
-    # ---- checkpoints ---------------------------------------------------------------------
     @property
     def ckpt_dir(self) -> Path:
         return self.out / CHECKPOINTS
@@ -564,7 +470,11 @@ class Trainer:
         # the average starts here if this checkpoint has none (older checkpoints did not record it)
         self.ema_start = int(state.get("ema_start", 0)) if (path / EMA_FILE).exists() else self.step
 
-    # ---- logging ---------------------------------------------------------------------------
+
+class _RunReport:
+    """What the Trainer writes and says besides checkpoints: the log, the grids and curves, the start
+    line, the speed line, and the resolved recipe for run.json."""
+
     def _write_log(self, record: dict[str, Any]) -> None:
         with open(self.out / LOG_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -598,21 +508,6 @@ class Trainer:
             return None
         return torch.arange(GRID_SIZE) % k
 
-    # ---- the loop --------------------------------------------------------------------------
-    def _install_signal_handlers(self):
-        previous = {}
-
-        def handler(signum, frame):
-            self._stop_signal = signum
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                previous[sig] = signal.signal(sig, handler)
-            except ValueError:  # not in the main thread
-                pass
-        return previous
-
-    # ---- what the run does and how fast: printed at its start ------------------------------
     def dtype_summary(self) -> str:
         """``bf16 autocast`` or ``fp32``, and why."""
         where = "this GPU" if self.device.type == "cuda" else "this CPU" if self.device.type == "cpu" else "this device"
@@ -649,6 +544,13 @@ class Trainer:
                 f"{self.dtype_summary()}; {_threads(torch.get_num_threads())}"
                 + "".join(f"; {e}" for e in extras))
 
+    def _announce_start(self, verb: str) -> None:
+        """Print the start line, and a note when the data's shape differs from the model's."""
+        print(self.start_line(verb), flush=True)
+        note = self.shape_note()
+        if note:
+            print(note, flush=True)
+
     def shape_note(self) -> str | None:
         """A note when the data's own channels or size differ from what the model trains at."""
         native = getattr(self.dataset, "native_shape", None)
@@ -678,6 +580,176 @@ class Trainer:
         return (f"note: the data are {nc}x{nh}x{nw}, training at {c}x{size}x{size} (the architecture's default); "
                 f"pass {' '.join(flags)} to train near the data's own shape{released}")
 
+    #: the speed line comes after this many timed steps (the first step, with its warm-up, is not
+    #: timed) or this many seconds, whichever is first
+    SPEED_STEPS, SPEED_SECONDS = 5, 10.0
+
+    def _announce_speed(self, first_step: int, t_first):
+        """Print the measured seconds per step and the estimated total once; returns the new timer
+        state (None: not started, a time: timing from the end of the first step, False: done)."""
+        ran = self.step - first_step
+        if self.step >= self.total_steps and (t_first is None or ran < 2):
+            return False
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if t_first is None:
+            return now
+        timed = ran - 1
+        if timed < self.SPEED_STEPS and now - t_first < self.SPEED_SECONDS:
+            return t_first
+        per = (now - t_first) / timed
+        requested = self.total_steps - first_step
+        left = self.total_steps - self.step
+        finish = time.strftime("%H:%M", time.localtime(time.time() + per * left))
+        # tqdm.write: the progress bar (on stderr) is cleared and redrawn around the line, which
+        # print() appended to the bar's last state on a terminal ("...d_acc=0.75]speed: ...")
+        tqdm.write(f"speed: {per:.3g} s/step ({self.batch_size / per:,.1f} images/s) over steps {first_step + 2}-{self.step}; "
+                   f"the {requested:,} requested steps take about {_duration(per * requested)} "
+                   f"({left:,} to go, done about {finish})", file=sys.stdout)
+        sys.stdout.flush()
+        return False
+
+    def plot_losses(self) -> Path | None:
+        return plot_log(self.out / LOG_FILE, self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}",
+                        ada_target=self.cfg.ada_target if self.cfg.ada else None)
+
+    def describe(self) -> dict[str, Any]:
+        """The resolved recipe, for run.json and model cards."""
+        return {
+            "architecture": self.spec.name,
+            "arch_config": self.arch_cfg.to_dict(),
+            "objective": self.objective_name,
+            "objective_config": self.objective.config(),
+            "batch_size": self.batch_size,
+            "lr_g": self.lr_g,
+            "lr_d": self.lr_d,
+            "betas": list(self.betas),
+            "total_steps": self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "dataset": self.dataset.describe(),
+            "hardware": hardware_summary(self.device),
+            "dtype": "bf16 autocast" if self.cfg.bf16 else "fp32",
+            "torch": torch.__version__,
+            **({"distributed": {"world_size": self.dist.world_size, "batch_per_process": self.local_batch,
+                                "backend": _backend()}} if self.dist.enabled else {}),
+            "class_names": list(self.dataset.class_names) if self.arch_cfg.num_classes else [],
+        }
+
+
+class Trainer(_TrainerSetup, _Checkpoints, _RunReport):
+    """Train a generator/discriminator pair with an objective on an in-memory dataset.
+
+    >>> from ganzoo.trainer import TrainConfig, train
+    >>> train(TrainConfig(arch="dcgan", data="fashion-mnist:DATA",
+    ...                   arch_config={"image_size": 32, "channels": 1}, steps=200), "runs/x")  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: TrainConfig, out_dir: str | os.PathLike, *, G=None, D=None, dataset=None,
+                 optimizer_state: dict | None = None, objective_state: dict | None = None) -> None:
+        # in this order, as each part checks its options before the next does any work
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self._resolve_recipe()
+        self._setup_device()
+        dataset = self._setup_data(dataset, G is None)
+        self._build_networks(G, D)
+        self._wrap_networks()
+        self._restore_state(optimizer_state, objective_state)
+        self._setup_schedule(dataset)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.ema_start = 0  # the step G's moving average started from (see _update_ema)
+        self._stop_signal: int | None = None
+        self._saved_step: int | None = None  # the step of the checkpoint last written or loaded
+        self.start_step = 0  # where this call's training started (the resumed checkpoint's step)
+        self._step_fn = self._make_step_fn()
+
+    # ---- the step ------------------------------------------------------------------------
+    def _autocast(self):
+        return autocast(self.device, self.cfg.bf16)
+
+    def _make_step_fn(self):
+        step = self.objective.step
+        if self.cfg.compile:
+            try:
+                self.G.forward = torch.compile(self.G.forward)
+                self.D.forward = torch.compile(self.D.forward)
+            except Exception as exc:  # compile is an optimisation: never fatal
+                print(f"ganzoo: torch.compile unavailable ({exc}); running eagerly", file=sys.stderr)
+        return step
+
+    def lr_factor(self, step: int) -> float:
+        """The learning rates at ``step`` as a fraction of the recipe's (``lr_decay``)."""
+        start = self.cfg.lr_decay_start
+        if self.cfg.lr_decay != "linear" or step < start:
+            return 1.0
+        return max(0.0, 1.0 - (step - start) / max(1, self.total_steps - start))
+
+    def _set_lr(self) -> None:
+        f = self.lr_factor(self.step)
+        for opt, lr in ((self.opt_g, self.lr_g), (self.opt_d, self.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """G_ema <- G_ema + (1 - d)(G - G_ema); d ramps up as min(decay, (1 + t) / (10 + t)), as
+        TensorFlow's ExponentialMovingAverage with num_updates, so early weights fade quickly; t
+        counts from the step the average started (a run that turns --ema on at --resume ramps too).
+        Buffers (BatchNorm statistics) are copied."""
+        t = self.step - self.ema_start
+        d = min(self.cfg.ema, (1.0 + t) / (10.0 + t))
+        torch._foreach_lerp_(self._ema_params[0], self._ema_params[1], 1.0 - d)
+        for b_ema, b in zip(*self._ema_buffers):
+            b_ema.copy_(b)
+
+    def _batch(self, step: int):
+        epoch, offset = divmod(step, self.steps_per_epoch)
+        if getattr(self, "_perm_epoch", None) != epoch:
+            self._sampler.set_epoch(epoch)
+            self._perm = torch.tensor(list(self._sampler), dtype=torch.long)
+            self._perm_epoch = epoch
+        b = self.local_batch
+        return self._gather(self._perm[offset * b:(offset + 1) * b])
+
+    def _mine(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's rows of a tensor drawn for the global batch: every world_size-th row from
+        its rank on, the positions DistributedSampler gives it (so a flip drawn for global
+        position i lands on the image a single process has at position i)."""
+        return t[self.dist.rank::self.dist.world_size]
+
+    def _extra_batch(self):
+        """Another real batch for objectives with several D updates per step (``n_critic``).
+
+        Drawn with the global RNG, which checkpoints save, so resume stays exact.
+        """
+        real, labels = self._gather(self._mine(torch.randperm(len(self.dataset))[:self.batch_size]))
+        if self.ada is not None:
+            self.ada.set_real(real)
+        return real, labels
+
+    def _gather(self, idx: torch.Tensor):
+        real, labels = self.dataset.batch(idx, device=self.device, channels_last=self.cfg.channels_last)
+        if self.cfg.flip:
+            flip = self._mine(torch.rand(self.batch_size, device=real.device)) < 0.5
+            real = torch.where(flip[:, None, None, None], real.flip(3), real)
+        return real, labels
+
+    # ---- the loop --------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        previous = {}
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not in the main thread
+                pass
+        return previous
+
     def fit(self, *, progress: bool = True, announce: bool | None = None, verb: str = "train") -> dict[str, float]:
         """Train until ``total_steps``; return the last logged scalars.
 
@@ -687,10 +759,7 @@ class Trainer:
         main = self.dist.is_main  # only rank 0 writes logs, grids and checkpoints
         announce = (progress if announce is None else announce) and main
         if announce:
-            print(self.start_line(verb), flush=True)
-            note = self.shape_note()
-            if note:
-                print(note, flush=True)
+            self._announce_start(verb)
         first_step, t_first = self.step, None
         if main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -797,36 +866,6 @@ class Trainer:
             last["ada_rt"] = round(float(self.ada.rt), 4)
         return last
 
-    #: the speed line comes after this many timed steps (the first step, with its warm-up, is not
-    #: timed) or this many seconds, whichever is first
-    SPEED_STEPS, SPEED_SECONDS = 5, 10.0
-
-    def _announce_speed(self, first_step: int, t_first):
-        """Print the measured seconds per step and the estimated total once; returns the new timer
-        state (None: not started, a time: timing from the end of the first step, False: done)."""
-        ran = self.step - first_step
-        if self.step >= self.total_steps and (t_first is None or ran < 2):
-            return False
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        now = time.perf_counter()
-        if t_first is None:
-            return now
-        timed = ran - 1
-        if timed < self.SPEED_STEPS and now - t_first < self.SPEED_SECONDS:
-            return t_first
-        per = (now - t_first) / timed
-        requested = self.total_steps - first_step
-        left = self.total_steps - self.step
-        finish = time.strftime("%H:%M", time.localtime(time.time() + per * left))
-        # tqdm.write: the progress bar (on stderr) is cleared and redrawn around the line, which
-        # print() appended to the bar's last state on a terminal ("...d_acc=0.75]speed: ...")
-        tqdm.write(f"speed: {per:.3g} s/step ({self.batch_size / per:,.1f} images/s) over steps {first_step + 2}-{self.step}; "
-                   f"the {requested:,} requested steps take about {_duration(per * requested)} "
-                   f"({left:,} to go, done about {finish})", file=sys.stdout)
-        sys.stdout.flush()
-        return False
-
     def _reduce_scalars(self, acc: dict[str, torch.Tensor], finite: torch.Tensor):
         """One collective: the scalars' means over the ranks, and whether every rank is finite."""
         keys = sorted(acc)
@@ -847,32 +886,6 @@ class Trainer:
             advice = (f"no checkpoint was written yet: start over with lower learning rates, e.g. "
                       f"`ganzoo train --restart --out {out} {lower}`")
         raise TrainingDiverged(f"{what} ({', '.join(bad) or 'a logged scalar'}) by step {self.step}; {advice}")
-
-    def plot_losses(self) -> Path | None:
-        return plot_log(self.out / LOG_FILE, self.out / "loss.png", title=f"{self.cfg.arch} on {self.cfg.data}",
-                        ada_target=self.cfg.ada_target if self.cfg.ada else None)
-
-    def describe(self) -> dict[str, Any]:
-        """The resolved recipe, for run.json and model cards."""
-        return {
-            "architecture": self.spec.name,
-            "arch_config": self.arch_cfg.to_dict(),
-            "objective": self.objective_name,
-            "objective_config": self.objective.config(),
-            "batch_size": self.batch_size,
-            "lr_g": self.lr_g,
-            "lr_d": self.lr_d,
-            "betas": list(self.betas),
-            "total_steps": self.total_steps,
-            "steps_per_epoch": self.steps_per_epoch,
-            "dataset": self.dataset.describe(),
-            "hardware": hardware_summary(self.device),
-            "dtype": "bf16 autocast" if self.cfg.bf16 else "fp32",
-            "torch": torch.__version__,
-            **({"distributed": {"world_size": self.dist.world_size, "batch_per_process": self.local_batch,
-                                "backend": _backend()}} if self.dist.enabled else {}),
-            "class_names": list(self.dataset.class_names) if self.arch_cfg.num_classes else [],
-        }
 
 
 def _q(path) -> str:

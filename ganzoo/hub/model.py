@@ -112,12 +112,15 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
                pipeline_tag="unconditional-image-generation", repo_url=PROJECT_URL):
     """A generator and discriminator with their ``config.json``, saved and loaded as a model folder.
 
-    ``save_pretrained(folder)`` writes the folder (config, safetensors weights, model card,
-    samples); ``from_pretrained(ref)`` takes a folder, a catalog name or a Hub id
-    ``org/name[@revision]``; ``push_to_hub(repo_id)`` uploads it (huggingface_hub's mixin).
+    huggingface_hub's mixin, used as designed: ``save_pretrained(folder)`` writes the folder (config,
+    safetensors weights, model card, samples) through :meth:`_save_pretrained`;
+    ``from_pretrained(folder or "org/name", revision=...)`` loads one through :meth:`_from_pretrained`;
+    ``push_to_hub(repo_id)`` uploads it. A catalog name or ``org/name@revision`` (which the mixin's
+    own config lookup does not know) loads with :func:`load_model` or :func:`ganzoo.load`.
 
     >>> model = GANModel.from_pretrained("models/began_fashion", discriminator=True)   # doctest: +SKIP
-    >>> model.save_pretrained("my-model")                                         # doctest: +SKIP
+    >>> model = load_model("began_fashion", discriminator=True)                        # doctest: +SKIP
+    >>> model.save_pretrained("my-model")                                              # doctest: +SKIP
     """
 
     def __init__(self, G, D=None, config: dict | None = None, training_state: dict | None = None,
