@@ -34,14 +34,12 @@ the output says so.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import json
 import math
 import os
 import platform
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -954,6 +952,45 @@ def _auto_threads() -> str | None:
     return None
 
 
+def _run_phases(phases, archs: list[str], device, opts: argparse.Namespace, report: dict[str, Any],
+                budget: Budget) -> dict[str, ArchBench | None]:
+    """Each phase (sampling at a batch size, or training) over every architecture, within the time
+    budget; an architecture that fails to build is reported and skipped. Returns the benches."""
+    benches: dict[str, ArchBench | None] = {}
+    report["architectures"] = {}
+    items_left = len(phases) * len(archs)
+    for what, batch in phases:
+        for arch in archs:
+            if arch not in benches:
+                try:
+                    benches[arch] = ArchBench(arch, device=device, opts=opts, peak=report["peak"])
+                except Exception as exc:
+                    benches[arch] = None
+                    report["architectures"][arch] = {"error": f"{type(exc).__name__}: {exc}",
+                                                     "traceback": traceback.format_exc(limit=8)}
+                    print(f"  {arch}: error: {report['architectures'][arch]['error']}", file=sys.stderr, flush=True)
+            bench = benches[arch]
+            if bench is None:
+                items_left -= 1
+                continue
+            if budget.left() < (2.0 if opts.quick else 10.0):
+                fig = {"status": "skipped", "reason": f"the time budget ({opts.budget:.0f} s, --budget) was spent"}
+            else:
+                try:
+                    fig = bench.sample(batch, budget, items_left) if what == "sample" else bench.train(budget, items_left)
+                except Exception as exc:
+                    fig = {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
+                           "traceback": traceback.format_exc(limit=8)}
+            items_left -= 1
+            if what == "sample":
+                fig.setdefault("batch", batch)
+                bench.res.setdefault("sampling", []).append(fig)
+            else:
+                bench.res["training"] = fig
+            _progress(arch, what, fig)
+    return benches
+
+
 def run_suite(opts: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -991,39 +1028,7 @@ def run_suite(opts: argparse.Namespace) -> dict[str, Any]:
     report["peak"] = measure_peaks(device, quick=opts.quick)
     print(f"  matmul peak: fp32 {report['peak']['fp32_gflops']} GFLOP/s, bf16 {report['peak']['bf16_gflops']} GFLOP/s",
           file=sys.stderr, flush=True)
-    phases = plan(opts)
-    benches: dict[str, ArchBench | None] = {}
-    report["architectures"] = {}
-    items_left = len(phases) * len(archs)
-    for what, batch in phases:
-        for arch in archs:
-            if arch not in benches:
-                try:
-                    benches[arch] = ArchBench(arch, device=device, opts=opts, peak=report["peak"])
-                except Exception as exc:
-                    benches[arch] = None
-                    report["architectures"][arch] = {"error": f"{type(exc).__name__}: {exc}",
-                                                     "traceback": traceback.format_exc(limit=8)}
-                    print(f"  {arch}: error: {report['architectures'][arch]['error']}", file=sys.stderr, flush=True)
-            bench = benches[arch]
-            if bench is None:
-                items_left -= 1
-                continue
-            if budget.left() < (2.0 if opts.quick else 10.0):
-                fig = {"status": "skipped", "reason": f"the time budget ({opts.budget:.0f} s, --budget) was spent"}
-            else:
-                try:
-                    fig = bench.sample(batch, budget, items_left) if what == "sample" else bench.train(budget, items_left)
-                except Exception as exc:
-                    fig = {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
-                           "traceback": traceback.format_exc(limit=8)}
-            items_left -= 1
-            if what == "sample":
-                fig.setdefault("batch", batch)
-                bench.res.setdefault("sampling", []).append(fig)
-            else:
-                bench.res["training"] = fig
-            _progress(arch, what, fig)
+    benches = _run_phases(plan(opts), archs, device, opts, report, budget)
     for arch in archs:
         bench = benches.get(arch)
         if bench is not None:
@@ -1039,8 +1044,12 @@ def run_suite(opts: argparse.Namespace) -> dict[str, Any]:
                     print(f"  {arch}: profile failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     report["loadavg_end"] = [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
     report["seconds"] = round(budget.elapsed(), 1)
-    (opts.out / "benchmarks.json").write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
-    (opts.out / "benchmarks.md").write_text(markdown(report))
+    from ganzoo.io import atomic_path  # the suite imports ganzoo when it runs, not at --help
+
+    with atomic_path(opts.out / "benchmarks.json") as tmp:
+        tmp.write_text(json.dumps(report, indent=1, default=_json_default) + "\n")
+    with atomic_path(opts.out / "benchmarks.md") as tmp:
+        tmp.write_text(markdown(report))
     return report
 
 

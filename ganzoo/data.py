@@ -745,6 +745,25 @@ def load_folder(
     _no_label("folder", root, label)
     loose, dirs = _visible(root)
 
+    class_names, files, labels = _folder_files(root, loose, dirs, split)
+    images, kept, skipped = _decode_cached(
+        "folder", root, files, image_size=image_size, channels=channels, split=split
+    )
+    if not kept:
+        raise _nothing_loaded("folder", root, files, skipped)
+    label_tensor = None
+    if labels is not None:
+        label_of = dict(zip(files, labels))
+        label_tensor = torch.tensor([label_of[f] for f in kept], dtype=torch.int64)
+    return ImageDataset(
+        images, label_tensor, class_names, skipped=skipped, source=f"folder:{path}",
+        kind="folder", split=split, files=kept,
+    )
+
+
+def _folder_files(root: Path, loose: list[str], dirs: list[str], split: str):
+    """An image folder's layout read (see :func:`load_folder`): ``(class_names, files, labels)``, the
+    labels None for a flat folder."""
     if _is_split_layout(root, loose, dirs):
         if split == "all":
             splits = dirs
@@ -784,19 +803,7 @@ def load_folder(
         else:
             class_names, files, labels = [], list(loose), None
 
-    images, kept, skipped = _decode_cached(
-        "folder", root, files, image_size=image_size, channels=channels, split=split
-    )
-    if not kept:
-        raise _nothing_loaded("folder", root, files, skipped)
-    label_tensor = None
-    if labels is not None:
-        label_of = dict(zip(files, labels))
-        label_tensor = torch.tensor([label_of[f] for f in kept], dtype=torch.int64)
-    return ImageDataset(
-        images, label_tensor, class_names, skipped=skipped, source=f"folder:{path}",
-        kind="folder", split=split, files=kept,
-    )
+    return class_names, files, labels
 
 
 # --------------------------------------------------------------------------- UTKFace

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from .errors import GanzooError
 from .nn import Discriminator, Generator
 from .plugins import get_registry
@@ -55,8 +57,6 @@ def check_tensor(key: str, value, like, *, where: str) -> None:
     """A stored tensor fits the module's: floating weights must be stored as floating point (an integer,
     bool or complex tensor would be cast silently) and finite (NaN/inf weights, e.g. from a diverged
     run, make every sample NaN); integer buffers (BatchNorm's counter) must stay integers."""
-    import torch
-
     if like.is_floating_point():
         if not value.is_floating_point():
             raise GanzooError(f"{where}: tensor {key!r} is stored as {str(value.dtype).replace('torch.', '')} but "
