@@ -19,7 +19,7 @@ from .folder import (
 )
 
 CATALOG_ENV = "GANZOO_CATALOG"
-BUILTIN_CATALOG = Path(__file__).resolve().parents[1] / "catalog.json"
+BUILTIN_CATALOG = Path(__file__).parent.parent / "catalog.json"  # ganzoo/catalog.json
 CATALOG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
