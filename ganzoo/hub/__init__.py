@@ -40,8 +40,10 @@ The package, by job: :mod:`~ganzoo.hub.folder` (the model folder's format and co
 :mod:`~ganzoo.hub.catalog` (the catalog), :mod:`~ganzoo.hub.sources` (names, and where files come
 from: folder, embedded copy, Hub download), :mod:`~ganzoo.hub.card` (the model card),
 :mod:`~ganzoo.hub.model` (:class:`GANModel` and loading, runs included) and
-:mod:`~ganzoo.hub.export` (export, Spaces, push). Fine-tuning lives beside the trainer
-(:func:`ganzoo.trainer.finetune`), Spaces beside the demo (:func:`ganzoo.space.write_space`). Every name is importable from ``ganzoo.hub`` as before.
+:mod:`~ganzoo.hub.export` (export and push). The run folder it reads is
+:mod:`ganzoo.runfolder`'s. Fine-tuning lives beside the trainer (:func:`ganzoo.trainer.finetune`),
+Spaces beside the demo (:func:`ganzoo.space.write_space`): both import the hub, which imports
+neither. Every name ``ganzoo.hub`` had is importable from it as before.
 """
 from __future__ import annotations
 
