@@ -25,10 +25,25 @@ __all__ = [
 ]
 
 
+#: ganzoo's functions that live in a heavier module, by the module: each is that module's own function
+#: (same signature and docstring), imported at its first use (PEP 562 ``__getattr__``)
+_LAZY = {"load": "hub", "list_pretrained": "hub", "push": "hub", "finetune": "trainer"}
+
+
 def _lazy(module: str):
     """``ganzoo.MODULE``, imported at its first use: the hub (huggingface_hub), the trainer, the
     exporters and the plugin registry stay off ``import ganzoo`` and ``ganzoo --help`` (start-up time)."""
     return importlib.import_module(f"{__name__}.{module}")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(_lazy(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def list_architectures() -> list[str]:
@@ -44,29 +59,6 @@ def create(arch: str, **config):
     return _lazy("models").build(arch, **config)
 
 
-def load(ref, *, device=None, discriminator: bool = False, revision: str | None = None,
-         generator_weights: str = "auto"):
-    """A released model's generator in eval mode (``(G, D)`` with ``discriminator=True``).
-
-    ``ref``: a catalog name (``ganzoo.list_pretrained()``), a model folder, a run directory
-    or a Hub id ``org/name[@revision]``; ``revision`` pins a Hub revision and
-    ``generator_weights`` (``auto``, ``ema``, ``trained``) picks a run's weights. See
-    :func:`ganzoo.hub.load`.
-    """
-    return _lazy("hub").load(ref, device=device, discriminator=discriminator, revision=revision,
-                 generator_weights=generator_weights)
-
-
-def list_pretrained(detail: bool = False):
-    """Names of the released models in the catalog (``detail=True``: one dict each)."""
-    return _lazy("hub").list_pretrained(detail=detail)
-
-
-def finetune(ref, **kwargs):
-    """Fine-tune a released model on new data: see :func:`ganzoo.trainer.finetune`."""
-    return _lazy("trainer").finetune(ref, **kwargs)
-
-
 # ---- the names timm and huggingface_hub users guess ------------------------------------------
 def list_models(pattern: str | list[str] | None = None, pretrained: bool = False) -> list[str]:
     """Names to pass to :func:`create_model`, sorted, as ``timm.list_models``: the registered
@@ -76,7 +68,7 @@ def list_models(pattern: str | list[str] | None = None, pretrained: bool = False
     >>> ganzoo.list_models("*gan*")                   # doctest: +SKIP
     ['bigan', 'cgan', 'dcgan', 'infogan', 'sagan', 'sngan']
     """
-    names = list_pretrained() if pretrained else list_architectures()
+    names = _lazy("hub").list_pretrained() if pretrained else list_architectures()
     if pattern is None:
         return names
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
@@ -96,7 +88,7 @@ def create_model(name: str, pretrained: bool = False, *, device=None, discrimina
     >>> G = ganzoo.create_model("dcgan", image_size=32, channels=1)     # doctest: +SKIP
     >>> G = ganzoo.create_model("dcgan_fashion", pretrained=True)        # doctest: +SKIP
     """
-    archs, released = list_architectures(), list_pretrained()
+    archs, released = list_architectures(), _lazy("hub").list_pretrained()
     if name in archs and name not in released:
         if pretrained:
             have = sorted(n for n, e in _lazy("hub").load_catalog().items() if e.architecture == name)
@@ -179,10 +171,3 @@ def export(ref, out, *, format: str = "folder", overwrite: bool = False, **optio
     if bad:
         raise GanzooError(f"export(format={format!r}): {', '.join(bad)} describe(s) a model folder; drop it")
     return deploy.export_generator(ref, out, format=format, overwrite=overwrite, **options)
-
-
-def push(ref, repo: str, **options):
-    """Publish a run or a model folder to the Hub repository ``repo``, as ``ganzoo push`` does;
-    returns ``{"repo", "revision", "url"}``. ``options``: ``private``, ``branch``, ``token``,
-    ``commit_message`` and, for a run, the export's options. See :func:`ganzoo.hub.push`."""
-    return _lazy("hub").push(ref, repo, **options)
