@@ -49,8 +49,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..device import load_device as _resolve_device  # the old private name, for callers not yet moved
-from ..io import PICKLE_SUFFIXES, refuse_pickle as _refuse_pickle
+from ..io import PICKLE_SUFFIXES
 from .card import CARD_TEMPLATE, model_card, portable_paths
 from .catalog import (
     BUILTIN_CATALOG, CATALOG_ENV, CATALOG_NAME, CatalogEntry, add_catalog_entry, catalog_path, list_pretrained,
@@ -66,7 +65,7 @@ from .model import (
     GANModel, decode_training_state, encode_training_state, hub_entrypoint, hub_entrypoints, load, load_any, load_model,
     module_config, save_modules,
 )
-from .sources import HUB_PREFIXES, _local_path
+from .sources import HUB_PREFIXES, _local_path  # _local_path: eval.py imports it from here
 
 __all__ = [
     "GANModel", "load", "list_pretrained", "export_model", "push", "finetune", "save_modules", "module_config",
