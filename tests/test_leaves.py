@@ -123,3 +123,22 @@ def test_the_hub_does_not_import_the_trainer():
     from ganzoo import hub, trainer
 
     assert hub.finetune is trainer.finetune  # still reachable under its old name
+
+
+# ---- the hub's container through huggingface_hub's own from_pretrained ---------------------------
+def test_mixin_from_pretrained_loads_training_state_only_when_asked(tiny_plugin, tmp_path, monkeypatch):
+    """The mixin passes config.json's fields on to _from_pretrained, among them "training_state" (the
+    file's name): that must not switch loading the optimizer state on."""
+    from ganzoo import hub
+
+    monkeypatch.setattr(hub.model, "save_grid", lambda *a, **k: None)  # samples.png: not tested here
+    G, D = ganzoo.create("tiny")
+    config = {"architecture": "tiny", "arch_config": G.gan_config.to_dict(), "name": "t"}
+    hub.GANModel(G, D, config=config, training_state={"objective": {"k": torch.tensor(0.5)}, "step": 3}
+                 ).save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["training_state"] == hub.TRAINING_STATE_FILE
+    plain = hub.GANModel.from_pretrained(str(tmp_path / "m"))
+    assert plain.training_state is None and plain.D is not None and not plain.G.training
+    full = hub.GANModel.from_pretrained(str(tmp_path / "m"), training_state=True)
+    assert full.training_state["step"] == 3 and float(full.training_state["objective"]["k"]) == 0.5
+    assert hub.load_model(tmp_path / "m", discriminator=False).D is None  # ganzoo's own loads: the same hook
