@@ -139,7 +139,7 @@ class BEGANGenerator(ganzoo.Generator):
         self.deconv = body.deconv
         xavier_init_(self)  # L951 ``G.apply(weights_init)``
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self.fc(z.reshape(z.shape[0], -1))  # L923
         out = out.reshape(out.shape[0], self.start_channels, START_SIZE, START_SIZE)  # L924
         return self.deconv(out)  # L925
@@ -178,5 +178,9 @@ class BEGANDiscriminator(ganzoo.Discriminator):
         # init (timm's for a fresh encoder, ImageNet's when pretrained)
         xavier_init_(self.decoder)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+    #: ``D.score`` (what ``ganzoo eval``'s dconf uses) is minus the mean L1 reconstruction error
+    #: per image, the loss of L966-L972 per image: higher = reconstructed better = "real"
+    score_kind = "reconstruction"

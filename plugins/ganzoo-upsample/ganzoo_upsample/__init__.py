@@ -141,7 +141,7 @@ class UpsampleGenerator(ganzoo.Generator):
         self.to_image = KerasSameConv2d(c_in, cfg.channels, 3)
         keras_init_(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # NB: Keras reshapes the Dense output as (H, W, C); here it is (C, H, W).
         # Same function class and parameter count; only matters to import Keras weights.
         x = torch.relu(self.project(z)).view(z.shape[0], *self.base)
@@ -175,7 +175,7 @@ class UpsampleDiscriminator(ganzoo.Discriminator):
         self.head = nn.Linear(self.flat_features, 1)
         keras_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # NB: Keras flattens (H, W, C); we flatten (C, H, W) (matters only to import Keras weights)
         return self.head(self.features(x).flatten(1)).squeeze(1)
 

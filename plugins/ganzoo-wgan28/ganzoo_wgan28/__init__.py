@@ -52,7 +52,7 @@ class WGAN28Generator(ganzoo.Generator):
             nn.ConvTranspose2d(d, cfg.channels, 5, 2, 2, output_padding=1), nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.upsample(self.project(z)[:, :, :7, :7])  # the reference crops 8x8 to 7x7
 
 
@@ -69,7 +69,7 @@ class WGAN28Critic(ganzoo.Discriminator):
             nn.Flatten(), nn.Linear(4 * 4 * 4 * d, 1),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x).squeeze(1)  # a critic value, no sigmoid
 
 
