@@ -1,7 +1,7 @@
 """The hooks a ganzoo plugin implements.
 
 Each hook takes a ``register`` callback; a plugin calls it once per thing it
-provides. Built-in objectives and datasets are registered through these same
+provides, with one object that carries its name: ``register(obj)``. Built-in objectives and datasets are registered through these same
 hooks, exactly like a third-party plugin's.
 
     import ganzoo
@@ -23,10 +23,12 @@ def register_architectures(register):
 
 @hookspec
 def register_objectives(register):
-    """Register objectives: call ``register(name, ObjectiveClass)`` for each.
+    """Register objectives: call ``register(ObjectiveClass)`` for each.
 
-    ``ObjectiveClass`` subclasses :class:`ganzoo.Objective`; its constructor
-    takes the objective's hyper-parameters as keyword arguments.
+    ``ObjectiveClass`` subclasses :class:`ganzoo.Objective` (usually its template
+    :class:`ganzoo.objective.AdversarialLoss`) and names itself in the class attribute
+    ``name``; its constructor takes the objective's hyper-parameters as keyword
+    arguments. (``register(name, ObjectiveClass)``, the older shape, is still accepted.)
     """
 
 

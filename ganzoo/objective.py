@@ -95,6 +95,8 @@ class Objective:
     says) and returns named scalar tensors, detached.
     """
 
+    #: the name it is registered under (``register(cls)``) and chosen by (``--objective NAME``)
+    name: str = ""
     #: hyper-parameter names, recorded in run and model configs
     hparams: tuple[str, ...] = ()
     #: whether ``--diffaugment`` may wrap ``ctx.D`` (ganzoo.augment): True when the objective

@@ -28,6 +28,8 @@ class NonSaturating(AdversarialLoss):
     ``real_label`` below 1 is one-sided label smoothing (Salimans et al. 2016).
     """
 
+    name = "nonsaturating"
+
     hparams = ("joint_batch", "g_joint_batch", "real_label")
 
     def __init__(self, joint_batch: bool = False, real_label: float = 1.0, g_joint_batch: bool = False) -> None:
@@ -77,6 +79,8 @@ def _twice(labels: torch.Tensor | None) -> torch.Tensor | None:
 class Minimax(NonSaturating):
     """The original minimax game: G minimises log(1 - D(G(z))) (saturates early in training)."""
 
+    name = "minimax"
+
     def g_loss(self, fake_logits):
         # log(1 - sigmoid(l)) = -softplus(l)
         return -F.softplus(fake_logits).mean()
@@ -84,5 +88,5 @@ class Minimax(NonSaturating):
 
 @hookimpl
 def register_objectives(register):
-    register("nonsaturating", NonSaturating)
-    register("minimax", Minimax)
+    register(NonSaturating)
+    register(Minimax)

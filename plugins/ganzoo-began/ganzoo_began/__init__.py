@@ -62,4 +62,4 @@ def register_architectures(register):
 
 @ganzoo.hookimpl
 def register_objectives(register):
-    register("began", BoundaryEquilibrium)
+    register(BoundaryEquilibrium)

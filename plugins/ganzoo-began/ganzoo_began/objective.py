@@ -41,6 +41,8 @@ class BoundaryEquilibrium(ganzoo.Objective):
     the quantities the seed's log prints (L1031-L1033).
     """
 
+    name = "began"
+
     hparams = ("gamma", "lambda_k", "k_init")
     augmentable = False
     augmentable_why = "its discriminator is an autoencoder whose loss compares D(x) with x"

@@ -57,4 +57,4 @@ def register_architectures(register):
 
 @ganzoo.hookimpl
 def register_objectives(register):
-    register("bigan", BiGANObjective)
+    register(BiGANObjective)

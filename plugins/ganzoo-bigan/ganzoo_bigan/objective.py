@@ -35,6 +35,8 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 class BiGANObjective(ganzoo.Objective):
     """BiGAN/ALI: D tells (x, E(x)) from (G(z), z); G and E learn with the labels reversed."""
 
+    name = "bigan"
+
     hparams = ()
     augmentable = False
     augmentable_why = "its discriminator scores (image, latent) pairs, and the encoder sees the images unaugmented"

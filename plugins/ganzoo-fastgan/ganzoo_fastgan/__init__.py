@@ -39,6 +39,8 @@ class FastGANObjective(ganzoo.Objective):
     through the updated D (one G forward pass per step, not two).
     """
 
+    name = "fastgan"
+
     hparams = ("recon_weight", "margin_jitter")
 
     def __init__(self, recon_weight: float = 1.0, margin_jitter: float = 0.2) -> None:
@@ -106,4 +108,4 @@ def register_architectures(register):
 
 @ganzoo.hookimpl
 def register_objectives(register):
-    register("fastgan", FastGANObjective)
+    register(FastGANObjective)

@@ -63,4 +63,4 @@ def register_architectures(register):
 
 @ganzoo.hookimpl
 def register_objectives(register):
-    register("infogan", InfoGANObjective)
+    register(InfoGANObjective)

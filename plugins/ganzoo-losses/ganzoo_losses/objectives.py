@@ -53,6 +53,8 @@ class WGAN(_Wasserstein):
     reference code's 100 critic updates for the first 25 generator updates.
     """
 
+    name = "wgan"
+
     hparams = ("n_critic", "clip", "r1_gamma")
 
     def __init__(self, n_critic: int = 5, clip: float = 0.01, r1_gamma: float = 0.0) -> None:
@@ -73,6 +75,8 @@ class WGANGP(_Wasserstein):
     not use BatchNorm (§4, "No critic batch normalization"; layer normalisation is their
     drop-in): a warning names the BatchNorm layers found.
     """
+
+    name = "wgan-gp"
 
     hparams = ("n_critic", "gp_lambda", "r1_gamma")
 
@@ -99,6 +103,8 @@ class LeastSquares(AdversarialLoss):
     1/2 E[(D(G(z)) - c)^2] (eq. 2); a = -1, b = 1, c = 0 is their Pearson chi^2 variant.
     """
 
+    name = "lsgan"
+
     hparams = ("a", "b", "c", "n_critic", "r1_gamma")
 
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, n_critic: int = 1, r1_gamma: float = 0.0) -> None:
@@ -123,6 +129,8 @@ class Hinge(AdversarialLoss):
     SNGAN (n_critic 5) and SAGAN (n_critic 1, two time-scale learning rates) train with it.
     """
 
+    name = "hinge"
+
     def d_loss(self, real_scores, fake_scores):
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
@@ -136,6 +144,8 @@ class NonSaturatingR1(AdversarialLoss):
     The losses of the built-in ``nonsaturating`` objective in softplus form
     (softplus(-l) = BCE(l, 1)); their experiments use gamma = 10.
     """
+
+    name = "nonsaturating-r1"
 
     def __init__(self, n_critic: int = 1, r1_gamma: float = 10.0) -> None:
         super().__init__(n_critic=n_critic, r1_gamma=r1_gamma)

@@ -76,4 +76,4 @@ def register_architectures(register):
 
 @ganzoo.hookimpl
 def register_objectives(register):
-    register("progan", ProgressiveWGANGP)
+    register(ProgressiveWGANGP)
