@@ -5,7 +5,7 @@
 >>> images = G.sample(64, seed=0)                   # in [-1, 1], NCHW
 """
 from .errors import GanzooError, PluginError
-from .hookspecs import hookimpl
+from .hookspecs import hookimpl, registers
 from .nn import Discriminator, Generator
 from .objective import Objective, StepContext
 from .spec import Architecture, DatasetSpec, GANConfig, OptimizerSettings
@@ -13,7 +13,7 @@ from .spec import Architecture, DatasetSpec, GANConfig, OptimizerSettings
 __version__ = "0.1.0"
 
 __all__ = [
-    "GanzooError", "PluginError", "hookimpl", "Generator", "Discriminator",
+    "GanzooError", "PluginError", "hookimpl", "registers", "Generator", "Discriminator",
     "Objective", "StepContext", "Architecture", "DatasetSpec", "GANConfig",
     "OptimizerSettings", "create", "list_architectures", "__version__",
     "load", "list_pretrained", "finetune",

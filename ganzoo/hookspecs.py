@@ -16,6 +16,24 @@ hookspec = pluggy.HookspecMarker("ganzoo")
 hookimpl = pluggy.HookimplMarker("ganzoo")
 
 
+def registers(*things):
+    """A hook implementation that registers ``things``: one line for a plugin module's hook.
+
+        register_architectures = ganzoo.registers(ARCH)
+        register_objectives = ganzoo.registers(BiGANObjective)
+
+    is the same as writing ``@ganzoo.hookimpl def register_architectures(register):
+    register(ARCH)`` (every hook takes ``register(obj)``; the attribute's name says which hook).
+    """
+
+    @hookimpl
+    def register_all(register):
+        for thing in things:
+            register(thing)
+
+    return register_all
+
+
 @hookspec
 def register_architectures(register):
     """Register architectures: call ``register(ganzoo.Architecture(...))`` for each."""

@@ -1,7 +1,7 @@
 """BEGAN generator and autoencoder discriminator, after source 003.
 
-Source 003 (``/work/shared/seeds/003_61a4a523bfcec4d1.txt``; line numbers
-below, written ``L<n>``) is a bachelor's thesis that trains BEGAN on
+Source 003 (line numbers below, written ``L<n>``, are that source's) is a
+bachelor's thesis that trains BEGAN on
 Fashion-MNIST upscaled to 64x64. Its PyTorch listing (L745-L1047) is the
 reference; the prose (L500-L520) describes the same networks.
 

@@ -1,6 +1,6 @@
 """BEGAN's boundary-equilibrium objective (Berthelot et al. 2017), as source 003 trains it.
 
-Line numbers ``L<n>`` refer to ``/work/shared/seeds/003_61a4a523bfcec4d1.txt``.
+Line numbers ``L<n>`` refer to source 003, the BEGAN thesis and its code listing.
 
 With ``L(v) = mean |v - D(v)|`` (L1 reconstruction, L966-L972; eta=1 of L442)::
 

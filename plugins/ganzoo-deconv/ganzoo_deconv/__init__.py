@@ -1,8 +1,8 @@
 """``deconv``: the face GAN of source 002, ported from Keras to PyTorch.
 
 Source 002: I. Rivera Zárate, M. Hernández Bolaños, P. Pérez Romero (IPN-CIDETEC),
-"Redes adversarias para la generación de rostros sintéticos usando Python",
-``/work/shared/seeds/002_e48b413be0480359.txt``. 128x128 RGB faces (UTKFace).
+"Redes adversarias para la generación de rostros sintéticos usando Python".
+128x128 RGB faces (UTKFace).
 
 Generator (Figura 3, ``define_generator``)::
 
@@ -168,6 +168,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

@@ -101,11 +101,5 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_objectives(register):
-    register(FastGANObjective)
+register_architectures = ganzoo.registers(ARCH)
+register_objectives = ganzoo.registers(FastGANObjective)

@@ -35,7 +35,4 @@ __all__ = [
 OBJECTIVES = {cls.name: cls for cls in (WGAN, WGANGP, LeastSquares, Hinge, NonSaturatingR1)}
 
 
-@ganzoo.hookimpl
-def register_objectives(register):
-    for cls in OBJECTIVES.values():
-        register(cls)
+register_objectives = ganzoo.registers(*OBJECTIVES.values())

@@ -1,7 +1,7 @@
 """``mlp``: the fully connected MNIST GAN of source 001, ported from Keras to PyTorch.
 
 Source 001: a book appendix "Generative Adversarial Networks (GAN)", Listing A-1
-(Keras, MNIST), ``/work/shared/seeds/001_858a72f35c3556ca.txt``.
+(Keras, MNIST).
 
 Generator::
 
@@ -131,6 +131,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

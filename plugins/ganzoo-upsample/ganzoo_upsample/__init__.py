@@ -1,7 +1,7 @@
 """``upsample``: the jellyfish GAN of source 000, ported from Keras to PyTorch.
 
 Source 000: E. A. Quiroz Calvillo, "GAN: aplicación en la generación de
-imágenes de Medusas" (8 March 2024), ``/work/shared/seeds/000_bd8cfde4948d4b2e.txt``;
+imágenes de Medusas" (8 March 2024);
 its code is linked in §VII (github.com/Eddqzc/GAN_jellyfish_images,
 ``GAN_Jellyfish.ipynb``). 64x64 RGB images of jellyfish (1,021 images).
 
@@ -211,6 +211,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

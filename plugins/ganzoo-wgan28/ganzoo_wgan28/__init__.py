@@ -94,11 +94,6 @@ def load_mnist(path, *, image_size, channels, split="train", label=None):
     return ImageDataset(ds.images, ds.labels, [str(d) for d in range(10)], kind="mnist", split=split)
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_datasets(register):
-    register(ganzoo.DatasetSpec("mnist", build=load_mnist, description="MNIST digits from its four IDX .gz files"))
+register_architectures = ganzoo.registers(ARCH)
+register_datasets = ganzoo.registers(
+    ganzoo.DatasetSpec("mnist", build=load_mnist, description="MNIST digits from its four IDX .gz files"))
