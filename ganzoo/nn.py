@@ -15,6 +15,8 @@ import torch
 import torch.fx
 from torch import nn
 
+from .errors import GanzooError
+
 __all__ = ["Generator", "Discriminator", "WrapperAttributes"]
 
 
@@ -223,14 +225,14 @@ class Generator(_GANModule):
         elif labels is not None:
             raise ValueError("this generator is unconditional: it takes no labels")
         if truncation is not None:
-            from .latent import check_gaussian, truncate_latent
+            from .latent import check_gaussian, truncate_latent  # latent imports nn (truncation's leaf: a seam)
 
             check_gaussian(self)
             if gen is not None and self.num_classes and labels_given:
                 torch.randint(self.num_classes, (n,), generator=gen)  # the same stream as without labels
             z = truncate_latent(z, truncation, generator=gen)
         if fast:
-            from . import speed
+            from . import speed  # start-up time: the fast sampler (42 ms to import) only for fast=True
 
             self.train(was_training)
             return speed.sample(self, z, labels, batch_size=batch_size, bf16=bool(autocast), device=device)
@@ -258,8 +260,7 @@ class Generator(_GANModule):
         """:func:`ganzoo.load` under huggingface_hub's name: ``ganzoo.Generator.from_pretrained(ref)``
         takes a catalog name, a model folder, a run (or checkpoint) or ``org/name[@revision]``.
         Called on an architecture's class, the model must be of that class."""
-        from .errors import GanzooError
-        from .hub import load
+        from .hub import load  # hub imports nn: loading goes through it at call time
 
         out = load(ref, device=device, discriminator=discriminator, revision=revision,
                    generator_weights=generator_weights)
@@ -275,7 +276,7 @@ class Generator(_GANModule):
         discriminator.safetensors with ``discriminator``) that :func:`ganzoo.load` and the Hub read.
         A loaded model keeps its config.json (recipe, lineage, data); a new one records its
         architecture and config. Returns the folder."""
-        from .hub import save_modules
+        from .hub import save_modules  # hub imports nn
 
         return save_modules(self, save_directory, discriminator=discriminator, name=name, description=description)
 
@@ -287,7 +288,7 @@ class Generator(_GANModule):
         import tempfile
         from pathlib import Path
 
-        from .hub import push
+        from .hub import push  # hub imports nn
 
         with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / repo_id.split("/")[-1], discriminator=discriminator,

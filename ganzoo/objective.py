@@ -69,7 +69,7 @@ class StepContext:
         not computed. Parameters that were already frozen stay frozen. A module
         wrapped in DistributedDataParallel also skips its gradient reduction.
         """
-        from .distributed import no_sync
+        from .distributed import no_sync  # start-up time: torch.distributed's wrappers only once a step runs
 
         params = [p for p in module.parameters() if p.requires_grad]
         for p in params:
