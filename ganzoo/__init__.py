@@ -11,13 +11,13 @@ import importlib
 
 from ._version import __version__
 from .errors import GanzooError, PluginError
-from .hookspecs import hookimpl
+from .hookspecs import hookimpl, registers
 from .nn import Discriminator, Generator
 from .objective import Objective, StepContext
 from .spec import Architecture, DatasetSpec, GANConfig, OptimizerSettings
 
 __all__ = [
-    "GanzooError", "PluginError", "hookimpl", "Generator", "Discriminator",
+    "GanzooError", "PluginError", "hookimpl", "registers", "Generator", "Discriminator",
     "Objective", "StepContext", "Architecture", "DatasetSpec", "GANConfig",
     "OptimizerSettings", "create", "list_architectures", "__version__",
     "load", "list_pretrained", "finetune",

@@ -337,23 +337,13 @@ def _duration(seconds: float) -> str:
 
 
 def _d_scores(D, x: torch.Tensor, labels: torch.Tensor | None, z: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
-    """(score per image, higher = "real"; the kind: "logit" or "reconstruction").
+    """(score per image, higher = "real"; the kind: "logit" or "reconstruction"), from ``D.score``.
 
     ``z``: the latent paired with each image, for a discriminator that scores (x, z) pairs
     (``D.scores_latent_pairs``, BiGAN's)."""
-    if getattr(D, "scores_latent_pairs", False):
-        out = D(x, z)
-    else:
-        out = D(x, labels) if D.num_classes else D(x)
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    if out.shape == x.shape:  # an autoencoder (BEGAN): minus the mean L1 reconstruction error
-        return -(out.float() - x.float()).abs().flatten(1).mean(1), "reconstruction"
-    out = out.reshape(x.shape[0], -1)
-    if out.shape[1] != 1:
-        raise GanzooError(f"the discriminator returns {out.shape[1]} values per image; the confusion matrix needs one "
-                          "logit (or an autoencoder's reconstruction); drop dconf for this architecture")
-    return out[:, 0].float(), "logit"
+    inputs = {"z": z} if getattr(D, "scores_latent_pairs", False) else {}
+    scores = D.score(x, labels, **inputs).float()
+    return scores, D.score_kind
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -439,7 +429,7 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
                 with torch.inference_mode():
                     rx, ry = dataset.batch(real_rows[i:i + k], device=dev)
                     pairs = getattr(D, "scores_latent_pairs", False)  # BiGAN: (x, E(x)) and (G(z), z)
-                    s_real, d_kind = _d_scores(D, rx, ry.to(dev) if (D.num_classes and ry is not None) else None,
+                    s_real, d_kind = _d_scores(D, rx, ry.to(dev) if ry is not None else None,
                                                G.encode(rx) if pairs else None)
                     s_fake, _ = _d_scores(D, x[:k], lab[:k].to(dev) if lab is not None else None,
                                           z[i:i + k] if pairs else None)

@@ -1,7 +1,7 @@
 """The hooks a ganzoo plugin implements.
 
 Each hook takes a ``register`` callback; a plugin calls it once per thing it
-provides. Built-in objectives and datasets are registered through these same
+provides, with one object that carries its name: ``register(obj)``. Built-in objectives and datasets are registered through these same
 hooks, exactly like a third-party plugin's.
 
     import ganzoo
@@ -16,6 +16,24 @@ hookspec = pluggy.HookspecMarker("ganzoo")
 hookimpl = pluggy.HookimplMarker("ganzoo")
 
 
+def registers(*things):
+    """A hook implementation that registers ``things``: one line for a plugin module's hook.
+
+        register_architectures = ganzoo.registers(ARCH)
+        register_objectives = ganzoo.registers(BiGANObjective)
+
+    is the same as writing ``@ganzoo.hookimpl def register_architectures(register):
+    register(ARCH)`` (every hook takes ``register(obj)``; the attribute's name says which hook).
+    """
+
+    @hookimpl
+    def register_all(register):
+        for thing in things:
+            register(thing)
+
+    return register_all
+
+
 @hookspec
 def register_architectures(register):
     """Register architectures: call ``register(ganzoo.Architecture(...))`` for each."""
@@ -23,10 +41,12 @@ def register_architectures(register):
 
 @hookspec
 def register_objectives(register):
-    """Register objectives: call ``register(name, ObjectiveClass)`` for each.
+    """Register objectives: call ``register(ObjectiveClass)`` for each.
 
-    ``ObjectiveClass`` subclasses :class:`ganzoo.Objective`; its constructor
-    takes the objective's hyper-parameters as keyword arguments.
+    ``ObjectiveClass`` subclasses :class:`ganzoo.Objective` (usually its template
+    :class:`ganzoo.objective.AdversarialLoss`) and names itself in the class attribute
+    ``name``; its constructor takes the objective's hyper-parameters as keyword
+    arguments. (``register(name, ObjectiveClass)``, the older shape, is still accepted.)
     """
 
 

@@ -7,12 +7,23 @@ the pixel range of the generator's output.
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 from typing import Sequence
 
 import torch
+import torch.fx
 from torch import nn
 
+from .errors import GanzooError
+
 __all__ = ["Generator", "Discriminator", "WrapperAttributes"]
+
+
+def _innermost(module):
+    while isinstance(module, WrapperAttributes):
+        module = module.module
+    return module
 
 
 class WrapperAttributes:
@@ -27,6 +38,48 @@ class WrapperAttributes:
             if name == "module":
                 raise
             return getattr(self.module, name)
+
+    def score(self, x: torch.Tensor, labels: torch.Tensor | None = None, **inputs) -> torch.Tensor:
+        """The wrapped discriminator's :meth:`Discriminator.score`, run through this wrapper's
+        ``forward`` (augmentation, DDP's gradient reduction), not around it."""
+        return type(_innermost(self.module)).score(self, x, labels, **inputs)
+
+
+def _checked_forward(forward):
+    """``forward`` of a ganzoo network, wrapped to hold the calling convention: ``net(x, labels=None)``.
+
+    A ``forward`` that declares ``labels`` gets them checked against ``num_classes``: an
+    unconditional network given labels, or a conditional one without them, is a ValueError
+    that says so. A ``forward`` without a ``labels`` parameter (``forward(self, z)``, as plugins
+    wrote it before the convention; BiGAN's ``D(x, z)``, whose second input is a latent) gets a
+    None second argument dropped and anything else as written, so every caller can write
+    ``G(z, labels)`` and ``D(x, labels)``.
+    """
+    if getattr(forward, "_ganzoo_checked", False):
+        return forward
+    params = list(inspect.signature(forward).parameters.values())[1:]
+    takes_labels = any(p.name == "labels" for p in params)
+    takes_second = any(p.kind is p.VAR_POSITIONAL for p in params) or \
+        sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params) >= 2
+
+    @functools.wraps(forward)
+    def checked(self, x, labels=None, *args, **kwargs):
+        if takes_labels:
+            if labels is None:
+                if self.num_classes:
+                    raise ValueError(f"{type(self).__name__} is conditional ({self.num_classes} classes): "
+                                     "call it with labels, one class index per image")
+            elif not self.num_classes and not isinstance(labels, torch.fx.Proxy):  # torch.fx traces labels=None too
+                raise ValueError(f"{type(self).__name__} is unconditional: call it without labels")
+            return forward(self, x, labels, *args, **kwargs)
+        if labels is None:
+            return forward(self, x, *args, **kwargs)
+        if not takes_second:
+            raise ValueError(f"{type(self).__name__} is unconditional: call it without labels")
+        return forward(self, x, labels, *args, **kwargs)
+
+    checked._ganzoo_checked = True  # type: ignore[attr-defined]
+    return checked
 
 
 class _GANModule(nn.Module):
@@ -45,6 +98,18 @@ class _GANModule(nn.Module):
             raise ValueError(f"image_shape must be (C, H, W), got {image_shape!r}")
         self.num_classes = int(num_classes)
         self.pixel_range = (float(pixel_range[0]), float(pixel_range[1]))
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "forward" in cls.__dict__:
+            cls.forward = _checked_forward(cls.__dict__["forward"])
+
+    def accepted_labels(self, labels: torch.Tensor | None) -> torch.Tensor | None:
+        """``labels`` as this network takes them: None for an unconditional network.
+
+        A labelled data set trains unconditional models too; the labels of its batches
+        reach the network only where it is conditional."""
+        return labels if self.num_classes else None
 
     @property
     def channels(self) -> int:
@@ -79,7 +144,9 @@ class Generator(_GANModule):
     """Maps latent vectors (and labels, for conditional models) to images.
 
     Subclasses implement ``forward(z, labels=None)`` returning images of
-    ``image_shape`` in ``pixel_range``. Latents are standard normal unless a
+    ``image_shape`` in ``pixel_range``; every caller writes ``G(z, labels)``
+    (labels None for an unconditional generator: the base class checks them and
+    raises ValueError on a mismatch). Latents are standard normal unless a
     subclass overrides :meth:`sample_latent`.
 
     >>> g = ganzoo.load("began_fashion")            # doctest: +SKIP
@@ -158,14 +225,14 @@ class Generator(_GANModule):
         elif labels is not None:
             raise ValueError("this generator is unconditional: it takes no labels")
         if truncation is not None:
-            from .latent import check_gaussian, truncate_latent
+            from .latent import check_gaussian, truncate_latent  # latent imports nn (truncation's leaf: a seam)
 
             check_gaussian(self)
             if gen is not None and self.num_classes and labels_given:
                 torch.randint(self.num_classes, (n,), generator=gen)  # the same stream as without labels
             z = truncate_latent(z, truncation, generator=gen)
         if fast:
-            from . import speed
+            from . import speed  # start-up time: the fast sampler (42 ms to import) only for fast=True
 
             self.train(was_training)
             return speed.sample(self, z, labels, batch_size=batch_size, bf16=bool(autocast), device=device)
@@ -179,7 +246,7 @@ class Generator(_GANModule):
             with ctx:
                 for i in range(0, n, batch_size):
                     lab = labels[i : i + batch_size] if labels is not None else None
-                    x = self(z[i : i + batch_size], lab) if self.num_classes else self(z[i : i + batch_size])
+                    x = self(z[i : i + batch_size], lab)
                     out.append(self.to_unit_range(x.float()).clamp_(-1.0, 1.0))
         finally:
             self.train(was_training)
@@ -193,8 +260,7 @@ class Generator(_GANModule):
         """:func:`ganzoo.load` under huggingface_hub's name: ``ganzoo.Generator.from_pretrained(ref)``
         takes a catalog name, a model folder, a run (or checkpoint) or ``org/name[@revision]``.
         Called on an architecture's class, the model must be of that class."""
-        from .errors import GanzooError
-        from .hub import load
+        from .hub import load  # hub imports nn: loading goes through it at call time
 
         out = load(ref, device=device, discriminator=discriminator, revision=revision,
                    generator_weights=generator_weights)
@@ -210,7 +276,7 @@ class Generator(_GANModule):
         discriminator.safetensors with ``discriminator``) that :func:`ganzoo.load` and the Hub read.
         A loaded model keeps its config.json (recipe, lineage, data); a new one records its
         architecture and config. Returns the folder."""
-        from .hub import save_modules
+        from .hub import save_modules  # hub imports nn
 
         return save_modules(self, save_directory, discriminator=discriminator, name=name, description=description)
 
@@ -222,7 +288,7 @@ class Generator(_GANModule):
         import tempfile
         from pathlib import Path
 
-        from .hub import push
+        from .hub import push  # hub imports nn
 
         with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / repo_id.split("/")[-1], discriminator=discriminator,
@@ -233,8 +299,41 @@ class Generator(_GANModule):
 class Discriminator(_GANModule):
     """Scores images (and labels, for conditional models).
 
-    What ``forward`` returns is the contract between a discriminator and its
+    Subclasses implement ``forward(x, labels=None)``; every caller writes
+    ``D(x, labels)`` (labels None for an unconditional discriminator). What
+    ``forward`` returns is the contract between a discriminator and its own
     objective: a logit per image for the classic objectives, a reconstruction
-    for BEGAN's autoencoder. ``latent_dim`` is the generator's, recorded so
-    that a discriminator alone describes the pair it was trained in.
+    for BEGAN's autoencoder. :meth:`score` is what every other caller uses (the
+    objectives built on :class:`ganzoo.objective.AdversarialLoss`, ``ganzoo eval``'s
+    ``dconf``): one realness score per image. ``latent_dim`` is the generator's,
+    recorded so that a discriminator alone describes the pair it was trained in.
     """
+
+    #: what :meth:`score` returns: "logit" (higher = more real; a critic value for the Wasserstein
+    #: objectives) or "reconstruction" (minus an autoencoder's error, BEGAN's); None (the default):
+    #: found from ``forward``'s first output and then kept, for discriminators that do not say
+    score_kind: str | None = None
+
+    def score(self, x: torch.Tensor, labels: torch.Tensor | None = None, **inputs) -> torch.Tensor:
+        """One realness score per image, shape (N,): higher means "real".
+
+        The default is ``forward``'s output (the first, where it returns several) averaged over
+        everything but the batch axis (a patch discriminator's map gives its mean logit); an output
+        of the images' own shape is an autoencoder's reconstruction, scored by minus its mean L1
+        error per image. ``labels`` are the images' classes, passed on only to a conditional
+        discriminator (:meth:`accepted_labels`); ``inputs`` go to ``forward`` as keywords (BiGAN's
+        latent ``z``). A discriminator whose score is something else overrides this (and says
+        what in :attr:`score_kind`).
+
+        >>> D.score(images, labels).shape           # doctest: +SKIP
+        torch.Size([16])
+        """
+        out = self(x, self.accepted_labels(labels), **inputs)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        kind = self.score_kind or ("reconstruction" if out.shape == x.shape else "logit")
+        if self.score_kind is None:
+            self.score_kind = kind
+        if kind == "reconstruction":
+            return -(out.float() - x.float()).abs().flatten(1).mean(1)
+        return out.reshape(out.shape[0], -1).mean(dim=1) if out.ndim > 1 else out

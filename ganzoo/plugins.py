@@ -151,6 +151,29 @@ def _version(dist: str) -> str:
 
 
 _HOOKS = ("register_architectures", "register_objectives", "register_datasets")
+#: what each hook's ``register(obj)`` takes; the name is the object's ``name``. An objective is a
+#: ganzoo.Objective subclass, checked by its ``step`` (importing ganzoo.objective here would load torch)
+_TAKES = {"architecture": Architecture, "objective": None, "dataset": DatasetSpec}
+
+
+def _registered(kind: str, args: tuple) -> tuple[str, Any]:
+    """``(name, obj)`` of one ``register(obj)`` call: every hook takes one object that carries its
+    name (an Architecture, an Objective subclass with ``name``, a DatasetSpec). Objectives are also
+    taken as ``register(name, cls)``, the shape plugins used before ``Objective.name``."""
+    want = _TAKES[kind]
+    what = "a subclass of ganzoo.Objective" if want is None else f"a ganzoo.{want.__name__}"
+    if kind == "objective" and len(args) == 2 and isinstance(args[0], str):
+        name, obj = args
+    elif len(args) == 1:
+        (obj,) = args
+        name = getattr(obj, "name", None)
+    else:
+        raise TypeError(f"register() takes {what}, got {len(args)} arguments")
+    if not (isinstance(obj, type) and callable(getattr(obj, "step", None)) if want is None else isinstance(obj, want)):
+        raise TypeError(f"register() takes {what}, got {obj.__name__ if isinstance(obj, type) else type(obj).__name__}")
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"register(): {getattr(obj, '__name__', type(obj).__name__)} has no name; give it one (an objective: its class attribute name)")
+    return name, obj
 
 
 def _build() -> Registry:
@@ -174,13 +197,7 @@ def _build() -> Registry:
             staged: dict[str, Any] = {}
 
             def register(*args, _staged=staged, _kind=kind):
-                if _kind == "objective":
-                    name, obj = args
-                else:
-                    (obj,) = args
-                    if not isinstance(obj, (Architecture, DatasetSpec)):
-                        raise TypeError(f"register() takes a ganzoo.{'Architecture' if _kind == 'architecture' else 'DatasetSpec'}, got {type(obj).__name__}")
-                    name = obj.name
+                name, obj = _registered(_kind, args)
                 _staged[name] = obj
 
             try:

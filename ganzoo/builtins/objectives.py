@@ -1,7 +1,8 @@
-"""The classic GAN objectives (Goodfellow et al. 2014).
+"""The classic GAN objectives (Goodfellow et al. 2014), on the core's objective template.
 
-Discriminators return logits; ``binary_cross_entropy_with_logits`` is the
-numerically stable form of the sources' sigmoid + binary cross-entropy.
+Discriminators score with logits (:meth:`ganzoo.Discriminator.score`);
+``binary_cross_entropy_with_logits`` is the numerically stable form of the sources'
+sigmoid + binary cross-entropy.
 """
 from __future__ import annotations
 
@@ -10,15 +11,10 @@ import torch.nn.functional as F
 
 from ..errors import GanzooError
 from ..hookspecs import hookimpl
-from ..objective import Objective, StepContext
+from ..objective import AdversarialLoss, StepContext
 
 
-def _logits(D, x, labels):
-    out = D(x, labels) if getattr(D, "num_classes", 0) else D(x)
-    return out.reshape(out.shape[0], -1).mean(dim=1) if out.ndim > 1 else out
-
-
-class NonSaturating(Objective):
+class NonSaturating(AdversarialLoss):
     """Non-saturating BCE: D on real (1) and fake (0); G with misleading labels (1).
 
     ``joint_batch=True`` passes real and fake through D as one concatenated batch,
@@ -32,9 +28,12 @@ class NonSaturating(Objective):
     ``real_label`` below 1 is one-sided label smoothing (Salimans et al. 2016).
     """
 
+    name = "nonsaturating"
+
     hparams = ("joint_batch", "g_joint_batch", "real_label")
 
     def __init__(self, joint_batch: bool = False, real_label: float = 1.0, g_joint_batch: bool = False) -> None:
+        super().__init__(n_critic=1, r1_gamma=0.0)
         self.joint_batch = bool(joint_batch)
         self.g_joint_batch = bool(g_joint_batch)
         self.real_label = float(real_label)
@@ -42,55 +41,52 @@ class NonSaturating(Objective):
             raise GanzooError("nonsaturating: g_joint_batch=true needs joint_batch=true (G's update sees D's "
                               "batches as D's own update does); add --objective-arg joint_batch=true")
 
-    def _g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def d_scores(self, ctx: StepContext, real, fake, labels):
+        if not self.joint_batch:
+            return super().d_scores(ctx, real, fake, labels)
+        n = real.shape[0]
+        logits = ctx.D.score(torch.cat([real, fake]), _twice(labels)).float()
+        return logits[:n], logits[n:]
+
+    def g_scores(self, ctx: StepContext, real, fake, labels):
+        if not self.g_joint_batch:
+            return super().g_scores(ctx, real, fake, labels)
+        return ctx.D.score(torch.cat([real, fake]), _twice(labels))[real.shape[0]:].float()
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        d_real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
+        d_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+        return d_real + d_fake
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
-    def step(self, ctx: StepContext, real, labels):
-        n = real.shape[0]
-        with torch.no_grad(), ctx.autocast():
-            fake = ctx.generate(n, labels)
-        with ctx.autocast():
-            if self.joint_batch:
-                both = torch.cat([real, fake])
-                both_labels = torch.cat([labels, labels]) if labels is not None else None
-                logits = _logits(ctx.D, both, both_labels).float()
-                real_logits, fake_logits = logits[:n], logits[n:]
-            else:
-                real_logits = _logits(ctx.D, real, labels).float()
-                fake_logits = _logits(ctx.D, fake, labels).float()
-            d_real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, self.real_label))
-            d_fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-            d_loss = d_real + d_fake
-        ctx.update(d_loss, ctx.opt_d)
-        with ctx.frozen(ctx.D):  # G's update needs no weight gradients of D
-            with ctx.autocast():
-                fake = ctx.generate(n, labels)
-                if self.g_joint_batch:
-                    g_logits = _logits(ctx.D, torch.cat([real, fake]), both_labels)[n:].float()
-                else:
-                    g_logits = _logits(ctx.D, fake, labels).float()
-                g_loss = self._g_loss(g_logits)
-            ctx.update(g_loss, ctx.opt_g)
+    def summary(self, real_logits, fake_logits):
         with torch.no_grad():
             d_acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
         return {
-            "loss_d": d_loss.detach(),
-            "loss_g": g_loss.detach(),
             "d_real": torch.sigmoid(real_logits).mean().detach(),
             "d_fake": torch.sigmoid(fake_logits).mean().detach(),
             "d_acc": d_acc,
         }
 
 
+def _twice(labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The labels of a joint (real, fake) batch: the fakes are drawn with the real batch's labels."""
+    return torch.cat([labels, labels]) if labels is not None else None
+
+
 class Minimax(NonSaturating):
     """The original minimax game: G minimises log(1 - D(G(z))) (saturates early in training)."""
 
-    def _g_loss(self, fake_logits):
+    name = "minimax"
+
+    def g_loss(self, fake_logits):
         # log(1 - sigmoid(l)) = -softplus(l)
         return -F.softplus(fake_logits).mean()
 
 
 @hookimpl
 def register_objectives(register):
-    register("nonsaturating", NonSaturating)
-    register("minimax", Minimax)
+    register(NonSaturating)
+    register(Minimax)

@@ -1,6 +1,6 @@
 """ganzoo plugin: the ``began`` architecture and the ``began`` objective.
 
-Source 003 (``/work/shared/seeds/003_61a4a523bfcec4d1.txt``, ``L<n>`` = line):
+Source 003 (a BEGAN thesis with its code listing; ``L<n>`` = a line of that source):
 a BEGAN thesis on Fashion-MNIST upscaled to 64x64 whose discriminator is a
 ResNet18 autoencoder; Berthelot, Schumm & Metz 2017 (arXiv:1703.10717) for the
 method. See :mod:`ganzoo_began.models` and :mod:`ganzoo_began.objective`.
@@ -55,11 +55,5 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_objectives(register):
-    register("began", BoundaryEquilibrium)
+register_architectures = ganzoo.registers(ARCH)
+register_objectives = ganzoo.registers(BoundaryEquilibrium)

@@ -1,7 +1,7 @@
 """BEGAN generator and autoencoder discriminator, after source 003.
 
-Source 003 (``/work/shared/seeds/003_61a4a523bfcec4d1.txt``; line numbers
-below, written ``L<n>``) is a bachelor's thesis that trains BEGAN on
+Source 003 (line numbers below, written ``L<n>``, are that source's) is a
+bachelor's thesis that trains BEGAN on
 Fashion-MNIST upscaled to 64x64. Its PyTorch listing (L745-L1047) is the
 reference; the prose (L500-L520) describes the same networks.
 
@@ -139,7 +139,7 @@ class BEGANGenerator(ganzoo.Generator):
         self.deconv = body.deconv
         xavier_init_(self)  # L951 ``G.apply(weights_init)``
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         out = self.fc(z.reshape(z.shape[0], -1))  # L923
         out = out.reshape(out.shape[0], self.start_channels, START_SIZE, START_SIZE)  # L924
         return self.deconv(out)  # L925
@@ -178,5 +178,9 @@ class BEGANDiscriminator(ganzoo.Discriminator):
         # init (timm's for a fresh encoder, ImageNet's when pretrained)
         xavier_init_(self.decoder)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decoder(self.encoder(x))
+
+    #: ``D.score`` (what ``ganzoo eval``'s dconf uses) is minus the mean L1 reconstruction error
+    #: per image, the loss of L966-L972 per image: higher = reconstructed better = "real"
+    score_kind = "reconstruction"

@@ -1,6 +1,6 @@
 """BEGAN's boundary-equilibrium objective (Berthelot et al. 2017), as source 003 trains it.
 
-Line numbers ``L<n>`` refer to ``/work/shared/seeds/003_61a4a523bfcec4d1.txt``.
+Line numbers ``L<n>`` refer to source 003, the BEGAN thesis and its code listing.
 
 With ``L(v) = mean |v - D(v)|`` (L1 reconstruction, L966-L972; eta=1 of L442)::
 
@@ -40,6 +40,8 @@ class BoundaryEquilibrium(ganzoo.Objective):
     ``l_fake`` (L(G(z_D)) of the D step), ``k`` (after the update) and ``M``,
     the quantities the seed's log prints (L1031-L1033).
     """
+
+    name = "began"
 
     hparams = ("gamma", "lambda_k", "k_init")
     augmentable = False

@@ -1,6 +1,6 @@
 """What defines source 003's BEGAN: the networks, the init, the k controller, one step.
 
-Line numbers ``L<n>`` refer to /work/shared/seeds/003_61a4a523bfcec4d1.txt.
+Line numbers ``L<n>`` refer to source 003, the BEGAN thesis and its code listing.
 """
 from __future__ import annotations
 

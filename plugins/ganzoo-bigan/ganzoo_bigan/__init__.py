@@ -1,7 +1,7 @@
 """``bigan``: Donahue, Krähenbühl & Darrell, "Adversarial Feature Learning" (ICLR 2017),
 arXiv:1605.09782 (BiGAN), and Dumoulin, Belghazi, Poole, Mastropietro, Lamb, Arjovsky
 & Courville, "Adversarially Learned Inference" (ICLR 2017), arXiv:1606.00704 (ALI).
-Source 003 surveys them (``/work/shared/seeds/003_61a4a523bfcec4d1.txt`` L398: an
+Source 003, the BEGAN thesis, surveys them (its L398: an
 inference network (encoder) besides the generator, and a discriminator that takes
 (z, x) pairs, real images with their encodings against synthetic images with
 their latent vectors).
@@ -50,11 +50,5 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_objectives(register):
-    register("bigan", BiGANObjective)
+register_architectures = ganzoo.registers(ARCH)
+register_objectives = ganzoo.registers(BiGANObjective)

@@ -125,7 +125,7 @@ class BiGANGenerator(ganzoo.Generator):
         self.encoder = BiGANEncoder(cfg)
         normal_init_(self, cfg.init_std)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z.reshape(z.shape[0], -1))
         return self.net(h.view(z.shape[0], self.start_channels, self.start, self.start))
 
@@ -187,3 +187,7 @@ class BiGANDiscriminator(ganzoo.Discriminator):
                               "e.g. D(x, G.encode(x)) for real images or D(G(z), z) for generated ones")
         h = torch.cat([self.x_net(x), self.z_net(z.reshape(z.shape[0], -1))], dim=1)
         return self.joint(h).view(x.shape[0])
+
+    def score(self, x: torch.Tensor, labels: torch.Tensor | None = None, *, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The logit of each (image, latent) pair, ``D(x, z)`` (``labels``: unused, D is unconditional)."""
+        return self(x, z)

@@ -35,6 +35,8 @@ def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 class BiGANObjective(ganzoo.Objective):
     """BiGAN/ALI: D tells (x, E(x)) from (G(z), z); G and E learn with the labels reversed."""
 
+    name = "bigan"
+
     hparams = ()
     augmentable = False
     augmentable_why = "its discriminator scores (image, latent) pairs, and the encoder sees the images unaugmented"
@@ -49,8 +51,8 @@ class BiGANObjective(ganzoo.Objective):
             with torch.no_grad():
                 fake = G(z)
                 z_real = G.encoder(real)
-            real_logits = D(real, z_real).float()
-            fake_logits = D(fake, z).float()
+            real_logits = D(real, z=z_real).float()
+            fake_logits = D(fake, z=z).float()
             loss_d = _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
         ctx.update(loss_d, ctx.opt_d)
 
@@ -58,8 +60,8 @@ class BiGANObjective(ganzoo.Objective):
         with ctx.frozen(D):
             with ctx.autocast():
                 z = ctx.latent(n)
-                g_real = D(real, G.encoder(real)).float()
-                g_fake = D(G(z), z).float()
+                g_real = D(real, z=G.encoder(real)).float()
+                g_fake = D(G(z), z=z).float()
                 loss_g = _bce(g_real, 0.0) + _bce(g_fake, 1.0)
             ctx.update(loss_g, ctx.opt_g)
 

@@ -15,7 +15,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered
 from ganzoo_bigan import ARCH, BiGANObjective
 
 torch.set_num_threads(1)
@@ -24,9 +24,7 @@ SMALL = dict(g_fc=32, g_base=8, e_base=8, e_fc=32, d_base=8, d_fc=32)
 
 
 def test_registered_with_the_papers_defaults():
-    reg = get_registry()
-    assert reg.architecture("bigan") is ARCH
-    assert reg.provider[("architecture", "bigan")] == "ganzoo-bigan"
+    reg = check_registered(ARCH, "ganzoo-bigan")
     assert reg.objective("bigan") is BiGANObjective and ARCH.objective == "bigan"
     assert "1605.09782" in ARCH.reference and "1606.00704" in ARCH.reference
     opt = ARCH.optimizer  # the authors' train_gan.py: Adam 2e-4, momentum 0.5, batch 128

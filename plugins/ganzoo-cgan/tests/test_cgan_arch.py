@@ -11,6 +11,7 @@ import ganzoo
 from ganzoo.cli import main as ganzoo_cli
 from ganzoo.objective import StepContext
 from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered
 from ganzoo_cgan import ARCH, CGANConfig
 from ganzoo_sngan import ConditionalBatchNorm2d
 
@@ -31,8 +32,7 @@ def train_one_step(G, D, labels):
 
 
 def test_registered_as_conditional_with_the_papers_recipe():
-    reg = get_registry()
-    assert reg.architecture("cgan") is ARCH and reg.provider[("architecture", "cgan")] == "ganzoo-cgan"
+    check_registered(ARCH, "ganzoo-cgan")
     assert ARCH.conditional and (ARCH.objective, ARCH.objective_kwargs) == ("hinge", {"n_critic": 5})
     opt = ARCH.optimizer
     assert (opt.lr_g, opt.lr_d, opt.betas, opt.batch_size) == (2e-4, 2e-4, (0.0, 0.9), 64)

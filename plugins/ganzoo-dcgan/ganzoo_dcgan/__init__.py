@@ -91,7 +91,7 @@ class DCGANGenerator(ganzoo.Generator):
         self.net = nn.Sequential(*layers)
         normal_init_(self, cfg.init_std, bn_std=cfg.init_std)  # §4; BN gamma as the reference code
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
@@ -114,7 +114,7 @@ class DCGANDiscriminator(ganzoo.Discriminator):
         self.net = nn.Sequential(*layers)
         normal_init_(self, cfg.init_std, bn_std=cfg.init_std)  # §4; BN gamma as the reference code
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x).view(x.shape[0])
 
 
@@ -144,6 +144,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

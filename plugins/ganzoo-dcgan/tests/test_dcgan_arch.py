@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered, check_shapes_and_range, train_step
 from ganzoo_dcgan import ARCH, DCGANConfig, DCGANGenerator
 
 # (ConvT / Conv weights, BatchNorm weight+bias) in module order
@@ -27,9 +26,7 @@ def counts(net):
 
 
 def test_registered_through_the_entry_point():
-    reg = get_registry()
-    assert reg.architecture("dcgan") is ARCH
-    assert reg.provider[("architecture", "dcgan")] == "ganzoo-dcgan"
+    check_registered(ARCH, "ganzoo-dcgan")
     assert ARCH.objective == "nonsaturating"
     assert set(ARCH.image_sizes) == {32, 64} and set(ARCH.channels) == {1, 3}
     opt = ARCH.optimizer  # §4: Adam lr 0.0002, beta1 0.5, mini-batch 128
@@ -100,14 +97,8 @@ def test_weight_initialisation():
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_and_range(size, channels):
-    G, D = ganzoo.create("dcgan", image_size=size, channels=channels, **NARROW)
-    images = G.sample(3, seed=0)
+    _, _, images = check_shapes_and_range("dcgan", image_size=size, channels=channels, **NARROW)
     assert images.shape == (3, channels, size, size)
-    G.train()
-    with torch.no_grad():
-        raw = G(torch.randn(3, 100) * 3)
-    assert raw.shape == (3, channels, size, size) and raw.abs().max() <= 1
-    assert D(images).shape == (3,)
 
 
 def test_unsupported_sizes_are_rejected():
@@ -118,15 +109,5 @@ def test_unsupported_sizes_are_rejected():
 
 
 def test_one_training_step_with_the_registered_objective():
-    torch.manual_seed(0)
-    G, D = ganzoo.create("dcgan", image_size=32, **NARROW)
-    opt = ARCH.optimizer
-    opt_g = torch.optim.Adam(G.parameters(), opt.lr_g, betas=opt.betas)
-    opt_d = torch.optim.Adam(D.parameters(), opt.lr_d, betas=opt.betas)
-    obj = get_registry().objective(ARCH.objective)(**ARCH.objective_kwargs)
-    real = torch.rand(4, 3, 32, 32) * 2 - 1
-    before = [p.detach().clone() for p in (G.net[0].weight, D.net[0].weight)]
-    out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), real, None)
-    for name in ("loss_d", "loss_g", "d_real", "d_fake"):
-        assert torch.isfinite(out[name]), name
-    assert not torch.equal(before[0], G.net[0].weight) and not torch.equal(before[1], D.net[0].weight)
+    train_step("dcgan", torch.rand(4, 3, 32, 32) * 2 - 1, watch=lambda G, D: (G.net[0].weight, D.net[0].weight),
+               image_size=32, **NARROW)

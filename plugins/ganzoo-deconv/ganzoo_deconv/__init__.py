@@ -1,8 +1,8 @@
 """``deconv``: the face GAN of source 002, ported from Keras to PyTorch.
 
 Source 002: I. Rivera Zárate, M. Hernández Bolaños, P. Pérez Romero (IPN-CIDETEC),
-"Redes adversarias para la generación de rostros sintéticos usando Python",
-``/work/shared/seeds/002_e48b413be0480359.txt``. 128x128 RGB faces (UTKFace).
+"Redes adversarias para la generación de rostros sintéticos usando Python".
+128x128 RGB faces (UTKFace).
 
 Generator (Figura 3, ``define_generator``)::
 
@@ -109,7 +109,7 @@ class DeconvGenerator(ganzoo.Generator):
         self.to_image = nn.Conv2d(cfg.width, cfg.channels, cfg.out_kernel)
         keras_init_(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # NB: Keras reshapes the Dense output as (H, W, C); here (C, H, W) (matters only to import Keras weights)
         x = self.act(self.project(z)).view(z.shape[0], *self.base)
         return torch.tanh(self.to_image(self.pad(self.blocks(x))))
@@ -132,7 +132,7 @@ class DeconvDiscriminator(ganzoo.Discriminator):
         self.head = nn.Linear(self.flat_features, 1)
         keras_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # NB: Keras flattens (H, W, C); we flatten (C, H, W) (matters only to import Keras weights)
         return self.head(self.dropout(self.features(x).flatten(1))).squeeze(1)
 
@@ -168,6 +168,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

@@ -20,10 +20,9 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
 from ganzoo_deconv import ARCH, DeconvConfig, DeconvDiscriminator, DeconvGenerator
 from ganzoo.layers.keras import KerasSameConv2d
+from ganzoo.testing import check_registered, check_shapes_and_range, train_step
 
 G_COUNTS_128 = [827_392] + [262_272] * 4 + [24_579]
 D_COUNTS_128 = [3_584] + [147_584] * 4 + [8_193]
@@ -37,9 +36,7 @@ def counts(net):
 
 
 def test_registered_through_the_entry_point():
-    reg = get_registry()
-    assert reg.architecture("deconv") is ARCH
-    assert reg.provider[("architecture", "deconv")] == "ganzoo-deconv"
+    reg = check_registered(ARCH, "ganzoo-deconv")
     assert ARCH.objective == "nonsaturating" and ARCH.objective_kwargs == {"joint_batch": False}
     assert reg.objective(ARCH.objective)(**ARCH.objective_kwargs).joint_batch is False
     assert set(ARCH.image_sizes) == {64, 128} and set(ARCH.channels) == {1, 3}
@@ -126,13 +123,8 @@ def test_keras_default_initialisation():
 @pytest.mark.parametrize("size", [64, 128])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_and_range(size, channels):
-    G, D = ganzoo.create("deconv", image_size=size, channels=channels, **NARROW)
-    images = G.sample(2, seed=0)
+    _, _, images = check_shapes_and_range("deconv", 2, image_size=size, channels=channels, **NARROW)
     assert images.shape == (2, channels, size, size)
-    with torch.no_grad():
-        raw = G(torch.randn(2, 100) * 3)
-    assert raw.abs().max() <= 1
-    assert D(images).shape == (2,)
 
 
 def test_unsupported_sizes_are_rejected():
@@ -143,16 +135,7 @@ def test_unsupported_sizes_are_rejected():
 
 
 def test_one_training_step_with_the_registered_objective():
-    torch.manual_seed(0)
-    G, D = ganzoo.create("deconv", image_size=64, **NARROW)
     opt = ARCH.optimizer
     assert (opt.lr_g, opt.lr_d, opt.betas, opt.batch_size) == (2e-4, 2e-4, (0.5, 0.999), 128)
-    opt_g = torch.optim.Adam(G.parameters(), opt.lr_g, betas=opt.betas)
-    opt_d = torch.optim.Adam(D.parameters(), opt.lr_d, betas=opt.betas)
-    obj = get_registry().objective(ARCH.objective)(**ARCH.objective_kwargs)
-    real = torch.rand(2, 3, 64, 64) * 2 - 1
-    before = [p.detach().clone() for p in (G.project.weight, D.head.weight)]
-    out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), real, None)
-    for name in ("loss_d", "loss_g", "d_real", "d_fake"):
-        assert torch.isfinite(out[name]), name
-    assert not torch.equal(before[0], G.project.weight) and not torch.equal(before[1], D.head.weight)
+    train_step("deconv", torch.rand(2, 3, 64, 64) * 2 - 1, watch=lambda G, D: (G.project.weight, D.head.weight),
+               image_size=64, **NARROW)

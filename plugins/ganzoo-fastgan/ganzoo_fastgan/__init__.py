@@ -39,6 +39,8 @@ class FastGANObjective(ganzoo.Objective):
     through the updated D (one G forward pass per step, not two).
     """
 
+    name = "fastgan"
+
     hparams = ("recon_weight", "margin_jitter")
 
     def __init__(self, recon_weight: float = 1.0, margin_jitter: float = 0.2) -> None:
@@ -99,11 +101,5 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_objectives(register):
-    register("fastgan", FastGANObjective)
+register_architectures = ganzoo.registers(ARCH)
+register_objectives = ganzoo.registers(FastGANObjective)

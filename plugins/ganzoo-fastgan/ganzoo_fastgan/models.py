@@ -197,7 +197,7 @@ class FastGANGenerator(ganzoo.Generator):
         self.to_image = _conv(ch[cfg.image_size], cfg.channels, 3, 1, 1, bias=False)
         _init_(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         feats = {4: self.init(z.view(z.shape[0], -1, 1, 1))}
         for r in self.resolutions:
             x = self.ups[str(r)](feats[r // 2])
@@ -306,7 +306,7 @@ class FastGANDiscriminator(ganzoo.Discriminator):
         small = self.from_small(F.avg_pool2d(x, 2))
         return feats, small
 
-    def forward(self, x: torch.Tensor, reconstruct: int | None = None):
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None, reconstruct: int | None = None):
         feats, small = self._features(x)
         n = x.shape[0]
         scores = torch.cat([self.rf_big(feats[8]).reshape(n, -1), self.rf_small(small).reshape(n, -1)], dim=1)

@@ -2,7 +2,7 @@
 Interpretable Representation Learning by Information Maximizing Generative
 Adversarial Nets" (NIPS 2016), arXiv:1606.03657; the authors' code openai/InfoGAN
 for what the paper leaves open. Source 003 surveys it
-(``/work/shared/seeds/003_61a4a523bfcec4d1.txt`` L380-L387: G takes noise z and a
+(the BEGAN thesis, L380-L387: G takes noise z and a
 latent code c, a network Q(c | x) recovers c, and a regularization term
 maximizes the mutual information between c and G(z, c)).
 
@@ -56,11 +56,5 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_objectives(register):
-    register("infogan", InfoGANObjective)
+register_architectures = ganzoo.registers(ARCH)
+register_objectives = ganzoo.registers(InfoGANObjective)

@@ -125,7 +125,7 @@ class InfoGANGenerator(ganzoo.Generator):
         self.fc, self.net = fc_upconv_generator(cfg.latent_dim, cfg.g_fc, width, self.start, n_up, cfg.channels)
         normal_init_(self, cfg.init_std)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc(z.reshape(z.shape[0], -1))
         return self.net(h.view(z.shape[0], self.start_channels, self.start, self.start))
 
@@ -273,7 +273,7 @@ class InfoGANDiscriminator(ganzoo.Discriminator):
         )
         normal_init_(self, cfg.init_std)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.d_head(self.trunk(x)).view(x.shape[0])
 
     def split_q(self, out: torch.Tensor) -> QOutput:

@@ -65,6 +65,8 @@ def info_nll(G, q: QOutput, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
 class InfoGANObjective(ganzoo.Objective):
     """InfoGAN: non-saturating GAN + lambda * Q's code NLL, in both D/Q's and G's updates."""
 
+    name = "infogan"
+
     hparams = ("lambda_cat", "lambda_cont")
     augmentable = False
     augmentable_why = "it also reads D through D.heads, which the augmentation does not wrap"

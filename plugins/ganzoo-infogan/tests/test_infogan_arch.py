@@ -17,7 +17,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered
 from ganzoo_infogan import ARCH, InfoGANObjective, QOutput, info_nll
 
 torch.set_num_threads(1)
@@ -26,9 +26,7 @@ SMALL = dict(noise_dim=4, g_fc=32, g_base=8, d_base=8, d_fc=32, q_hidden=16)
 
 
 def test_registered_with_the_papers_defaults():
-    reg = get_registry()
-    assert reg.architecture("infogan") is ARCH
-    assert reg.provider[("architecture", "infogan")] == "ganzoo-infogan"
+    reg = check_registered(ARCH, "ganzoo-infogan")
     assert reg.objective("infogan") is InfoGANObjective and ARCH.objective == "infogan"
     assert "1606.03657" in ARCH.reference
     opt = ARCH.optimizer  # D 2e-4, G 1e-3, Adam beta1 0.5, batch 128 (the authors' MNIST run)

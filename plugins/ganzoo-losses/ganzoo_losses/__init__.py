@@ -32,16 +32,7 @@ __all__ = [
 ]
 
 #: registered name -> class
-OBJECTIVES = {
-    "wgan": WGAN,
-    "wgan-gp": WGANGP,
-    "lsgan": LeastSquares,
-    "hinge": Hinge,
-    "nonsaturating-r1": NonSaturatingR1,
-}
+OBJECTIVES = {cls.name: cls for cls in (WGAN, WGANGP, LeastSquares, Hinge, NonSaturatingR1)}
 
 
-@ganzoo.hookimpl
-def register_objectives(register):
-    for name, cls in OBJECTIVES.items():
-        register(name, cls)
+register_objectives = ganzoo.registers(*OBJECTIVES.values())

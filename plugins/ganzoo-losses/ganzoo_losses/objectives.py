@@ -1,12 +1,10 @@
 """Adversarial objectives: WGAN, WGAN-GP, least squares, hinge, and the non-saturating loss with R1.
 
-Every objective here runs the same step (:meth:`AdversarialLoss.step`): ``n_critic``
-discriminator updates, then one generator update. Each critic update after the first
-draws a fresh real batch through ``ctx.next_real`` when the trainer provides one, and
-reuses the step's batch (with fresh latents) otherwise. A subclass only says what its
-losses are (:meth:`~AdversarialLoss.d_loss`, :meth:`~AdversarialLoss.g_loss`) and, where
-it has them, an extra discriminator term (:meth:`~AdversarialLoss.d_penalty`) and a
-constraint applied after each discriminator update (:meth:`~AdversarialLoss.constrain`).
+Every objective here is built on the core's template, :class:`ganzoo.objective.AdversarialLoss`
+(``n_critic`` discriminator updates, then one generator update, over ``D.score``): each says
+only what its losses are (``d_loss``, ``g_loss``) and, where it has them, an extra
+discriminator term (``d_penalty``) and a constraint applied after each discriminator
+update (``constrain``).
 
 ``r1_gamma`` (all of them): adds (gamma / 2) E[||grad D(x)||^2] over real data to the
 discriminator loss (Mescheder et al. 2018). Discriminators return one score per image
@@ -19,84 +17,15 @@ from __future__ import annotations
 
 import warnings
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 import ganzoo
-from ganzoo.objective import StepContext
+from ganzoo.objective import AdversarialLoss
 
-from .regularizers import clip_weights_, discriminate, gradient_penalty, r1_penalty
+from .regularizers import clip_weights_, gradient_penalty
 
 __all__ = ["AdversarialLoss", "WGAN", "WGANGP", "LeastSquares", "Hinge", "NonSaturatingR1"]
-
-
-class AdversarialLoss(ganzoo.Objective):
-    """Base class: ``n_critic`` D updates per G update, optional R1 on real data."""
-
-    hparams: tuple[str, ...] = ("n_critic", "r1_gamma")
-
-    def __init__(self, n_critic: int = 1, r1_gamma: float = 0.0) -> None:
-        if int(n_critic) != n_critic or n_critic < 1:
-            raise ganzoo.GanzooError(f"{type(self).__name__}: n_critic must be a whole number >= 1, got {n_critic!r}")
-        if r1_gamma < 0:
-            raise ganzoo.GanzooError(f"{type(self).__name__}: r1_gamma must be >= 0, got {r1_gamma!r}")
-        self.n_critic = int(n_critic)
-        self.r1_gamma = float(r1_gamma)
-
-    # -- what a subclass defines -------------------------------------------------------------
-    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def g_loss(self, fake_scores: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def d_penalty(self, ctx: StepContext, real: torch.Tensor, fake: torch.Tensor,
-                  labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Extra discriminator terms by name, weighted: each is added to the D loss and logged."""
-        return {}
-
-    def constrain(self, D: nn.Module) -> None:
-        """Called after every discriminator update."""
-
-    # -- the step ----------------------------------------------------------------------------
-    def _d_update(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor | None):
-        n = real.shape[0]
-        if self.r1_gamma:
-            real = real.detach().requires_grad_(True)
-        with torch.no_grad(), ctx.autocast():
-            fake = ctx.generate(n, labels)
-        with ctx.autocast():
-            real_scores = discriminate(ctx.D, real, labels).float()
-            fake_scores = discriminate(ctx.D, fake, labels).float()
-            loss = self.d_loss(real_scores, fake_scores)
-        terms = self.d_penalty(ctx, real, fake, labels)
-        if self.r1_gamma:
-            terms["r1"] = 0.5 * self.r1_gamma * r1_penalty(real_scores, real)
-        ctx.update(sum(terms.values(), loss), ctx.opt_d)
-        self.constrain(ctx.D)
-        return loss, real_scores, fake_scores, terms
-
-    def step(self, ctx: StepContext, real: torch.Tensor, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        n = real.shape[0]
-        g_labels = labels
-        for i in range(self.n_critic):
-            if i and ctx.next_real is not None:
-                real, labels = ctx.next_real()
-            d_loss, real_scores, fake_scores, terms = self._d_update(ctx, real, labels)
-        with ctx.frozen(ctx.D):  # G's update needs no weight gradients of D
-            with ctx.autocast():
-                fake = ctx.generate(n, g_labels)
-                g_loss = self.g_loss(discriminate(ctx.D, fake, g_labels).float())
-            ctx.update(g_loss, ctx.opt_g)
-        out = {
-            "loss_d": d_loss.detach(),  # the adversarial part; the penalties are logged by name
-            "loss_g": g_loss.detach(),
-            "d_real": real_scores.detach().mean(),
-            "d_fake": fake_scores.detach().mean(),
-        }
-        out.update({k: v.detach() for k, v in terms.items()})
-        return out
 
 
 class _Wasserstein(AdversarialLoss):
@@ -123,6 +52,8 @@ class WGAN(_Wasserstein):
     reference code's 100 critic updates for the first 25 generator updates.
     """
 
+    name = "wgan"
+
     hparams = ("n_critic", "clip", "r1_gamma")
 
     def __init__(self, n_critic: int = 5, clip: float = 0.01, r1_gamma: float = 0.0) -> None:
@@ -143,6 +74,8 @@ class WGANGP(_Wasserstein):
     not use BatchNorm (§4, "No critic batch normalization"; layer normalisation is their
     drop-in): a warning names the BatchNorm layers found.
     """
+
+    name = "wgan-gp"
 
     hparams = ("n_critic", "gp_lambda", "r1_gamma")
 
@@ -169,6 +102,8 @@ class LeastSquares(AdversarialLoss):
     1/2 E[(D(G(z)) - c)^2] (eq. 2); a = -1, b = 1, c = 0 is their Pearson chi^2 variant.
     """
 
+    name = "lsgan"
+
     hparams = ("a", "b", "c", "n_critic", "r1_gamma")
 
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, n_critic: int = 1, r1_gamma: float = 0.0) -> None:
@@ -193,6 +128,8 @@ class Hinge(AdversarialLoss):
     SNGAN (n_critic 5) and SAGAN (n_critic 1, two time-scale learning rates) train with it.
     """
 
+    name = "hinge"
+
     def d_loss(self, real_scores, fake_scores):
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 
@@ -206,6 +143,8 @@ class NonSaturatingR1(AdversarialLoss):
     The losses of the built-in ``nonsaturating`` objective in softplus form
     (softplus(-l) = BCE(l, 1)); their experiments use gamma = 10.
     """
+
+    name = "nonsaturating-r1"
 
     def __init__(self, n_critic: int = 1, r1_gamma: float = 10.0) -> None:
         super().__init__(n_critic=n_critic, r1_gamma=r1_gamma)

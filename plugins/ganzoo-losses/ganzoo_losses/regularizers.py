@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganzoo.builtins.objectives import _logits as discriminate
+from ganzoo.objective import r1_penalty
 
 __all__ = [
     "spectral_norm_", "SN_LAYERS", "top_singular_value", "gradient_penalty", "r1_penalty",
@@ -49,6 +49,12 @@ def top_singular_value(weight: torch.Tensor, dim: int = 0) -> float:
     return float(torch.linalg.matrix_norm(w.reshape(w.shape[0], -1).double(), ord=2))
 
 
+def discriminate(D: nn.Module, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """D's score per image, ``D.score(x, labels)`` (:meth:`ganzoo.Discriminator.score`): the name this
+    plugin exported before the score joined the core."""
+    return D.score(x, labels)
+
+
 def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      labels: torch.Tensor | None = None, *, target: float = 1.0) -> torch.Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per sample.
@@ -63,17 +69,6 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor,
     x_hat = (eps * real.detach().float() + (1 - eps) * fake.detach().float()).requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminate(D, x_hat, labels).float().sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - target).pow(2).mean()
-
-
-def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """E[||grad_x D(x)||^2] over real data (the R1 of Mescheder, Geiger & Nowozin 2018 without its gamma / 2).
-
-    "Which Training Methods for GANs do actually Converge?" (arXiv:1711.03975), eq. 9.
-    ``real`` must require grad and ``real_scores`` be D's output on it (one forward pass
-    serves the loss and the penalty).
-    """
-    (grad,) = torch.autograd.grad(real_scores.sum(), real, create_graph=True)
-    return grad.flatten(1).pow(2).sum(1).mean()
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """``mlp``: the fully connected MNIST GAN of source 001, ported from Keras to PyTorch.
 
 Source 001: a book appendix "Generative Adversarial Networks (GAN)", Listing A-1
-(Keras, MNIST), ``/work/shared/seeds/001_858a72f35c3556ca.txt``.
+(Keras, MNIST).
 
 Generator::
 
@@ -82,7 +82,7 @@ class MLPGenerator(ganzoo.Generator):
         keras_init_(self)
         _first_layer_init(self.body[0], cfg.first_layer_std)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return torch.tanh(self.to_image(self.body(z))).view(z.shape[0], *self.image_shape)
 
 
@@ -102,7 +102,7 @@ class MLPDiscriminator(ganzoo.Discriminator):
         keras_init_(self)
         _first_layer_init(self.body[0], cfg.first_layer_std)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.head(self.body(x.flatten(1))).squeeze(1)
 
 
@@ -131,6 +131,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

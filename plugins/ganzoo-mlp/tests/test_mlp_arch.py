@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered, train_step
 from ganzoo_mlp import ARCH, MLPConfig
 
 G_KERAS = [12_928, 512, 33_024, 1_024, 131_584, 2_048, 402_192]
@@ -46,9 +45,7 @@ def nets():
 
 
 def test_registered_through_the_entry_point():
-    reg = get_registry()
-    assert reg.architecture("mlp") is ARCH
-    assert reg.provider[("architecture", "mlp")] == "ganzoo-mlp"
+    check_registered(ARCH, "ganzoo-mlp")
     assert ARCH.objective == "nonsaturating" and ARCH.objective_kwargs == {"joint_batch": True}
     assert (ARCH.image_sizes, ARCH.channels) == ((28,), (1,))
     opt = ARCH.optimizer  # Adam(lr=0.0004, beta_1=0.5), batch_size=256
@@ -119,15 +116,4 @@ def test_config_round_trips_through_json_types():
 
 
 def test_one_training_step_with_the_registered_objective():
-    torch.manual_seed(0)
-    G, D = ganzoo.create("mlp")
-    opt = ARCH.optimizer
-    opt_g = torch.optim.Adam(G.parameters(), opt.lr_g, betas=opt.betas)
-    opt_d = torch.optim.Adam(D.parameters(), opt.lr_d, betas=opt.betas)
-    obj = get_registry().objective(ARCH.objective)(**ARCH.objective_kwargs)
-    real = torch.rand(8, 1, 28, 28) * 2 - 1
-    before = [p.detach().clone() for p in (G.to_image.weight, D.head.weight)]
-    out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), real, None)
-    for name in ("loss_d", "loss_g", "d_real", "d_fake"):
-        assert torch.isfinite(out[name]), name
-    assert not torch.equal(before[0], G.to_image.weight) and not torch.equal(before[1], D.head.weight)
+    train_step("mlp", torch.rand(8, 1, 28, 28) * 2 - 1, watch=lambda G, D: (G.to_image.weight, D.head.weight))

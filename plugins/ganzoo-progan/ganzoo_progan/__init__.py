@@ -1,7 +1,7 @@
 """``progan``: Karras, Aila, Laine & Lehtinen, "Progressive Growing of GANs for Improved
 Quality, Stability, and Variation" (ICLR 2018), arXiv:1710.10196; the authors' code
 tkarras/progressive_growing_of_gans (``networks.py``, ``loss.py``) for details the
-paper leaves open. Source 003 surveys it (``/work/shared/seeds/003_61a4a523bfcec4d1.txt``
+paper leaves open. Source 003, the BEGAN thesis, surveys it (its
 L356-L376: train at 4x4, add layers with a linear fade-in controlled by alpha,
 repeat to the target resolution).
 
@@ -69,11 +69,5 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_objectives(register):
-    register("progan", ProgressiveWGANGP)
+register_architectures = ganzoo.registers(ARCH)
+register_objectives = ganzoo.registers(ProgressiveWGANGP)

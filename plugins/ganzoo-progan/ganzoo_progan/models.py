@@ -188,7 +188,7 @@ class ProGANGenerator(_Progress, ganzoo.Generator):
         h = pn(_lrelu(conv0(upsample(h))))
         return pn(_lrelu(conv1(h)))
 
-    def forward(self, z: torch.Tensor, native: bool = False) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None, native: bool = False) -> torch.Tensor:
         """Images at the full ``image_size`` (``native=True``: at the current stage's resolution)."""
         h = z.reshape(z.shape[0], -1)
         if self.normalize_latents:
@@ -235,7 +235,7 @@ class ProGANDiscriminator(_Progress, ganzoo.Discriminator):
         conv0, conv1 = self.blocks[s]
         return downsample(_lrelu(conv1(_lrelu(conv0(h)))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         stage = self._stage
         res = stage_resolution(stage)
         size = x.shape[-1]

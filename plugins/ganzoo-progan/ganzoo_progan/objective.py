@@ -97,6 +97,8 @@ class ProgressiveWGANGP(ganzoo.Objective):
     ``gp`` (the mean gradient penalty), ``stage`` and ``alpha``.
     """
 
+    name = "progan"
+
     hparams = ("lambda_gp", "gp_target", "eps_drift", "fade_images", "stabilize_images", "reset_optimizer")
     ada_boundary = None  # a WGAN-GP critic: no real/fake decision boundary for --ada
 

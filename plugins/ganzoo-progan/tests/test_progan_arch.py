@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.data import ImageDataset
 from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered
 from ganzoo.trainer import TrainConfig, Trainer, latest_checkpoint, train
 from ganzoo_progan import (ARCH, EqualizedConv2d, EqualizedLinear, MinibatchStddev, PixelNorm, ProgressiveWGANGP,
                            gradient_penalty, images_at, prepare_reals, progress_at)
@@ -35,9 +35,7 @@ def tiny(**kw):
 
 
 def test_registered_with_the_papers_defaults():
-    reg = get_registry()
-    assert reg.architecture("progan") is ARCH
-    assert reg.provider[("architecture", "progan")] == "ganzoo-progan"
+    reg = check_registered(ARCH, "ganzoo-progan")
     assert reg.objective("progan") is ProgressiveWGANGP
     assert "1710.10196" in ARCH.reference
     opt = ARCH.optimizer  # §A.1: Adam 0.001, beta1 0, beta2 0.99; minibatch 16 up to 128 px

@@ -7,8 +7,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import ganzoo
-from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered, train_step
 from ganzoo_losses import gradient_penalty
 from ganzoo_sagan import ARCH, SAGANConfig, SelfAttention
 
@@ -16,8 +15,7 @@ NARROW = dict(g_ch=8, d_ch=16)
 
 
 def test_registered_with_the_papers_recipe():
-    reg = get_registry()
-    assert reg.architecture("sagan") is ARCH and reg.provider[("architecture", "sagan")] == "ganzoo-sagan"
+    check_registered(ARCH, "ganzoo-sagan")
     assert (ARCH.objective, ARCH.objective_kwargs) == ("hinge", {"n_critic": 1})
     opt = ARCH.optimizer  # TTUR: D 4e-4, G 1e-4; Adam beta1 0, beta2 0.9
     assert (opt.lr_g, opt.lr_d, opt.betas, opt.batch_size) == (1e-4, 4e-4, (0.0, 0.9), 256)
@@ -86,14 +84,7 @@ def test_gradient_penalty_runs_through_the_attention():
 
 
 def test_one_training_step_with_the_registered_objective():
-    torch.manual_seed(0)
-    G, D = ganzoo.create("sagan", channels=1, **NARROW)
-    opt = ARCH.optimizer
-    opt_g = torch.optim.Adam(G.parameters(), opt.lr_g, betas=opt.betas)
-    opt_d = torch.optim.Adam(D.parameters(), opt.lr_d, betas=opt.betas)
-    obj = get_registry().objective(ARCH.objective)(**ARCH.objective_kwargs)
-    out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), torch.rand(4, 1, 32, 32) * 2 - 1, None)
-    assert all(torch.isfinite(v) for v in out.values())
+    G, D, _ = train_step("sagan", torch.rand(4, 1, 32, 32) * 2 - 1, logged=None, channels=1, **NARROW)
     assert G.attention.gamma.item() != 0 and D.attention.gamma.item() != 0  # attention starts to be used
 
 

@@ -43,6 +43,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

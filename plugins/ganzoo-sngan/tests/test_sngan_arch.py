@@ -10,8 +10,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import ganzoo
-from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
+from ganzoo.testing import check_registered, train_step
 from ganzoo_losses import top_singular_value
 from ganzoo_sngan import ARCH, DBlock, GBlock, SNGANConfig
 
@@ -23,9 +22,7 @@ def n_params(module):
 
 
 def test_registered_with_the_papers_recipe():
-    reg = get_registry()
-    assert reg.architecture("sngan") is ARCH
-    assert reg.provider[("architecture", "sngan")] == "ganzoo-sngan"
+    check_registered(ARCH, "ganzoo-sngan")
     assert (ARCH.objective, ARCH.objective_kwargs) == ("hinge", {"n_critic": 5})
     opt = ARCH.optimizer  # Adam alpha 2e-4, beta1 0, beta2 0.9, batch 64, n_dis 5
     assert (opt.lr_g, opt.lr_d, opt.betas, opt.batch_size) == (2e-4, 2e-4, (0.0, 0.9), 64)
@@ -121,17 +118,8 @@ def test_unsupported_configs_are_rejected():
 
 
 def test_one_training_step_with_the_registered_objective():
-    torch.manual_seed(0)
-    G, D = ganzoo.create("sngan", **NARROW)
-    opt = ARCH.optimizer
-    opt_g = torch.optim.Adam(G.parameters(), opt.lr_g, betas=opt.betas)
-    opt_d = torch.optim.Adam(D.parameters(), opt.lr_d, betas=opt.betas)
-    obj = get_registry().objective(ARCH.objective)(**ARCH.objective_kwargs)
-    before = G.linear.weight.clone(), D.linear.parametrizations.weight.original.clone()
-    out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), torch.rand(4, 3, 32, 32) * 2 - 1, None)
-    assert all(torch.isfinite(v) for v in out.values())
-    assert not torch.equal(before[0], G.linear.weight)
-    assert not torch.equal(before[1], D.linear.parametrizations.weight.original)
+    train_step("sngan", torch.rand(4, 3, 32, 32) * 2 - 1, logged=None,
+               watch=lambda G, D: (G.linear.weight, D.linear.parametrizations.weight.original), **NARROW)
 
 
 def test_trains_with_the_trainer_and_reloads(tmp_path):

@@ -1,7 +1,7 @@
 """``upsample``: the jellyfish GAN of source 000, ported from Keras to PyTorch.
 
 Source 000: E. A. Quiroz Calvillo, "GAN: aplicación en la generación de
-imágenes de Medusas" (8 March 2024), ``/work/shared/seeds/000_bd8cfde4948d4b2e.txt``;
+imágenes de Medusas" (8 March 2024);
 its code is linked in §VII (github.com/Eddqzc/GAN_jellyfish_images,
 ``GAN_Jellyfish.ipynb``). 64x64 RGB images of jellyfish (1,021 images).
 
@@ -141,7 +141,7 @@ class UpsampleGenerator(ganzoo.Generator):
         self.to_image = KerasSameConv2d(c_in, cfg.channels, 3)
         keras_init_(self)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # NB: Keras reshapes the Dense output as (H, W, C); here it is (C, H, W).
         # Same function class and parameter count; only matters to import Keras weights.
         x = torch.relu(self.project(z)).view(z.shape[0], *self.base)
@@ -175,7 +175,7 @@ class UpsampleDiscriminator(ganzoo.Discriminator):
         self.head = nn.Linear(self.flat_features, 1)
         keras_init_(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         # NB: Keras flattens (H, W, C); we flatten (C, H, W) (matters only to import Keras weights)
         return self.head(self.features(x).flatten(1)).squeeze(1)
 
@@ -211,6 +211,4 @@ ARCH = ganzoo.Architecture(
 )
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
+register_architectures = ganzoo.registers(ARCH)

@@ -15,10 +15,9 @@ import torch
 from torch import nn
 
 import ganzoo
-from ganzoo.objective import StepContext
-from ganzoo.plugins import get_registry
 from ganzoo_upsample import ARCH, UpsampleConfig, UpsampleDiscriminator, UpsampleGenerator
 from ganzoo.layers.keras import KerasSameConv2d, keras_batchnorm, keras_same_padding
+from ganzoo.testing import check_registered, check_shapes_and_range, train_step
 
 # Figura 7 (generator summary): (layer, Keras output shape without batch, Keras param count)
 G_SUMMARY = [
@@ -90,9 +89,7 @@ def nets():
 
 
 def test_registered_through_the_entry_point():
-    reg = get_registry()
-    assert reg.architecture("upsample") is ARCH
-    assert reg.provider[("architecture", "upsample")] == "ganzoo-upsample"
+    reg = check_registered(ARCH, "ganzoo-upsample")
     assert ARCH.objective == "nonsaturating" and ARCH.objective_kwargs == {"joint_batch": True}
     assert reg.objective(ARCH.objective)(**ARCH.objective_kwargs).joint_batch is True
     assert ARCH.image_sizes == (64,) and set(ARCH.channels) == {1, 3}
@@ -196,14 +193,9 @@ def test_keras_default_initialisation(nets):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_and_range(channels):
-    G, D = ganzoo.create("upsample", channels=channels, **NARROW)
-    images = G.sample(3, seed=0)
+    _, _, images = check_shapes_and_range("upsample", channels=channels, **NARROW)  # the tanh itself: raw G
     assert images.shape == (3, channels, 64, 64)
     assert images.min() >= -1 and images.max() <= 1
-    G.train()
-    raw = G(torch.randn(3, 100))  # the tanh itself, without sample()'s clamp
-    assert raw.abs().max() <= 1
-    assert D(images).shape == (3,)
 
 
 def test_unsupported_sizes_are_rejected():
@@ -220,18 +212,8 @@ def test_config_round_trips_through_json_types():
 
 
 def test_one_training_step_with_the_registered_objective():
-    torch.manual_seed(0)
-    G, D = ganzoo.create("upsample", **NARROW)
-    opt = ARCH.optimizer
-    opt_g = torch.optim.Adam(G.parameters(), opt.lr_g, betas=opt.betas)
-    opt_d = torch.optim.Adam(D.parameters(), opt.lr_d, betas=opt.betas)
-    obj = get_registry().objective(ARCH.objective)(**ARCH.objective_kwargs)
-    real = torch.rand(2, 3, 64, 64) * 2 - 1
-    before = [p.detach().clone() for p in (G.project.weight, D.head.weight)]
-    out = obj.step(StepContext(G, D, opt_g, opt_d, torch.device("cpu"), 0), real, None)
-    for name in ("loss_d", "loss_g", "d_real", "d_fake"):
-        assert torch.isfinite(out[name]), name
-    assert not torch.equal(before[0], G.project.weight) and not torch.equal(before[1], D.head.weight)
+    train_step("upsample", torch.rand(2, 3, 64, 64) * 2 - 1, watch=lambda G, D: (G.project.weight, D.head.weight),
+               **NARROW)
 
 
 # --- anti-aliasing options (not in the source; module doc "Anti-aliasing") ---

@@ -52,7 +52,7 @@ class WGAN28Generator(ganzoo.Generator):
             nn.ConvTranspose2d(d, cfg.channels, 5, 2, 2, output_padding=1), nn.Tanh(),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.upsample(self.project(z)[:, :, :7, :7])  # the reference crops 8x8 to 7x7
 
 
@@ -69,7 +69,7 @@ class WGAN28Critic(ganzoo.Discriminator):
             nn.Flatten(), nn.Linear(4 * 4 * 4 * d, 1),
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x).squeeze(1)  # a critic value, no sigmoid
 
 
@@ -94,11 +94,6 @@ def load_mnist(path, *, image_size, channels, split="train", label=None):
     return ImageDataset(ds.images, ds.labels, [str(d) for d in range(10)], kind="mnist", split=split)
 
 
-@ganzoo.hookimpl
-def register_architectures(register):
-    register(ARCH)
-
-
-@ganzoo.hookimpl
-def register_datasets(register):
-    register(ganzoo.DatasetSpec("mnist", build=load_mnist, description="MNIST digits from its four IDX .gz files"))
+register_architectures = ganzoo.registers(ARCH)
+register_datasets = ganzoo.registers(
+    ganzoo.DatasetSpec("mnist", build=load_mnist, description="MNIST digits from its four IDX .gz files"))
