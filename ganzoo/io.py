@@ -13,13 +13,12 @@ import math
 import os
 import shutil
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
-from ._version import __version__
+from ._version import version  # noqa: F401 (re-exported: callers take the version with the other file helpers)
 from .errors import GanzooError
 
 __all__ = ["atomic_path", "atomic_folder", "staging_folder", "write_json", "save_grid", "fsync_dir", "refuse_pickle",
@@ -38,17 +37,6 @@ def refuse_pickle(path: str | os.PathLike, label: str | None = None, *, what: st
     name = os.path.basename(str(path))
     if name.lower().endswith(PICKLE_SUFFIXES):
         raise GanzooError(f"{label or path}: refusing pickled {what} {name!r} (pickle can run code when loaded); {fix}")
-
-
-def version(dist: str | None = None) -> str:
-    """ganzoo's version (``ganzoo.__version__``), or with ``dist`` that installed distribution's
-    ("unknown" when it is not installed)."""
-    if dist is None:
-        return __version__
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def cache_dir(kind: str) -> Path:

@@ -1,14 +1,16 @@
 """Building G and D from a registered architecture and a config."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .errors import GanzooError
-from .nn import Discriminator, Generator
 from .plugins import get_registry
 from .spec import Architecture, GANConfig
+
+if TYPE_CHECKING:  # annotations only: ganzoo.nn sits above the builder (its from_pretrained loads through the hub)
+    from .nn import Discriminator, Generator
 
 
 def build(arch: str | Architecture, **config: Any) -> tuple[Generator, Discriminator]:
@@ -20,9 +22,9 @@ def build(arch: str | Architecture, **config: Any) -> tuple[Generator, Discrimin
 def build_from_config(spec: Architecture, cfg: GANConfig) -> tuple[Generator, Discriminator]:
     G = spec.build_generator(cfg)
     D = spec.build_discriminator(cfg)
-    for net, base in ((G, Generator), (D, Discriminator)):
-        if not isinstance(net, base):
-            raise TypeError(f"architecture {spec.name!r} built a {type(net).__name__}, not a ganzoo.{base.__name__}")
+    for net, role in ((G, "generator"), (D, "discriminator")):
+        if getattr(net, "ganzoo_role", None) != role:  # a subclass of ganzoo.Generator / ganzoo.Discriminator
+            raise TypeError(f"architecture {spec.name!r} built a {type(net).__name__}, not a ganzoo.{role.title()}")
     # who they are, so that a saved generator describes itself
     for net in (G, D):
         net.arch_name = spec.name

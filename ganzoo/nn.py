@@ -6,18 +6,29 @@ the pixel range of the generator's output.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
+import tempfile
+from pathlib import Path
 from typing import Sequence
 
 import torch
 import torch.fx
 from torch import nn
 
+from . import precision
 from .errors import GanzooError
 
 __all__ = ["Generator", "Discriminator", "WrapperAttributes"]
+
+
+def _hub():
+    """``ganzoo.hub``, for the networks' huggingface_hub-style methods (from_pretrained, save_pretrained,
+    push_to_hub). The hub sits above this module (it builds networks through ``ganzoo.models``, which
+    never imports this one) and is imported on first use, not with ganzoo."""
+    from . import hub  # start-up time: hub pulls huggingface_hub and safetensors (~0.3 s)
+
+    return hub
 
 
 def _innermost(module):
@@ -154,6 +165,10 @@ class Generator(_GANModule):
     torch.Size([16, 1, 64, 64])
     """
 
+    #: what this network is to ganzoo (``ganzoo.models`` checks a built network by it, not by class,
+    #: so that the model builder and the hub below it never import this module)
+    ganzoo_role = "generator"
+
     def sample_latent(
         self, n: int, *, generator: torch.Generator | None = None, device=None
     ) -> torch.Tensor:
@@ -236,11 +251,7 @@ class Generator(_GANModule):
 
             self.train(was_training)
             return speed.sample(self, z, labels, batch_size=batch_size, bf16=bool(autocast), device=device)
-        ctx = (
-            torch.autocast(device.type, dtype=torch.bfloat16)
-            if autocast
-            else contextlib.nullcontext()
-        )
+        ctx = precision.autocast(device, autocast)
         out = []
         try:
             with ctx:
@@ -260,9 +271,7 @@ class Generator(_GANModule):
         """:func:`ganzoo.load` under huggingface_hub's name: ``ganzoo.Generator.from_pretrained(ref)``
         takes a catalog name, a model folder, a run (or checkpoint) or ``org/name[@revision]``.
         Called on an architecture's class, the model must be of that class."""
-        from .hub import load  # hub imports nn: loading goes through it at call time
-
-        out = load(ref, device=device, discriminator=discriminator, revision=revision,
+        out = _hub().load(ref, device=device, discriminator=discriminator, revision=revision,
                    generator_weights=generator_weights)
         G = out[0] if discriminator else out
         if not isinstance(G, cls):
@@ -276,24 +285,17 @@ class Generator(_GANModule):
         discriminator.safetensors with ``discriminator``) that :func:`ganzoo.load` and the Hub read.
         A loaded model keeps its config.json (recipe, lineage, data); a new one records its
         architecture and config. Returns the folder."""
-        from .hub import save_modules  # hub imports nn
-
-        return save_modules(self, save_directory, discriminator=discriminator, name=name, description=description)
+        return _hub().save_modules(self, save_directory, discriminator=discriminator, name=name, description=description)
 
     def push_to_hub(self, repo_id: str, *, discriminator: "Discriminator | None" = None, private: bool | None = None,
                     branch: str | None = None, token: str | None = None, commit_message: str | None = None,
                     name: str | None = None, description: str | None = None) -> dict:
         """Save as a model folder and upload it to the Hub repository ``repo_id`` (created if
         missing), as ``ganzoo push`` does; returns ``{"repo", "revision", "url"}``."""
-        import tempfile
-        from pathlib import Path
-
-        from .hub import push  # hub imports nn
-
         with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as tmp:
             folder = self.save_pretrained(Path(tmp) / repo_id.split("/")[-1], discriminator=discriminator,
                                           name=name, description=description)
-            return push(folder, repo_id, private=private, branch=branch, token=token, commit_message=commit_message)
+            return _hub().push(folder, repo_id, private=private, branch=branch, token=token, commit_message=commit_message)
 
 
 class Discriminator(_GANModule):
@@ -308,6 +310,10 @@ class Discriminator(_GANModule):
     ``dconf``): one realness score per image. ``latent_dim`` is the generator's,
     recorded so that a discriminator alone describes the pair it was trained in.
     """
+
+    #: what this network is to ganzoo (``ganzoo.models`` checks a built network by it, not by class,
+    #: so that the model builder and the hub below it never import this module)
+    ganzoo_role = "discriminator"
 
     #: what :meth:`score` returns: "logit" (higher = more real; a critic value for the Wasserstein
     #: objectives) or "reconstruction" (minus an autoencoder's error, BEGAN's); None (the default):

@@ -19,6 +19,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
+from ._version import version as dist_version
 from .errors import GanzooError, PluginError
 from .spec import Architecture, DatasetSpec
 
@@ -107,7 +108,7 @@ def _plugin_manager() -> pluggy.PluginManager:
     dists: dict[str, tuple[str, str]] = {}
     for modname in BUILTIN_MODULES:
         pm.register(importlib.import_module(modname), name=modname)
-        dists[modname] = ("ganzoo", _version("ganzoo"))
+        dists[modname] = ("ganzoo", dist_version("ganzoo"))
     wanted = _wanted()
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
         dist, version = _dist_of(ep)
@@ -141,13 +142,6 @@ def _describe(exc: BaseException) -> str:
     if len(text) > 300:
         text = text[:299] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _version(dist: str) -> str:
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return "unknown"
 
 
 _HOOKS = ("register_architectures", "register_objectives", "register_datasets")

@@ -142,3 +142,14 @@ def test_mixin_from_pretrained_loads_training_state_only_when_asked(tiny_plugin,
     full = hub.GANModel.from_pretrained(str(tmp_path / "m"), training_state=True)
     assert full.training_state["step"] == 3 and float(full.training_state["objective"]["k"]) == 0.5
     assert hub.load_model(tmp_path / "m", discriminator=False).D is None  # ganzoo's own loads: the same hook
+
+
+def test_ganmodel_from_pretrained_takes_a_catalog_name_offline(monkeypatch):
+    """The mixin's own from_pretrained would ask the Hub for a catalog name's config.json first (offline: a
+    LocalEntryNotFoundError traceback); GANModel sends such refs to its loading hook directly."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from ganzoo import hub
+
+    model = hub.GANModel.from_pretrained("dcgan_fashion", discriminator=False)
+    assert model.arch_name == "dcgan" and model.D is None
+    assert model.G.sample(2, seed=0).shape == (2, 1, 32, 32)

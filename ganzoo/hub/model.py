@@ -115,8 +115,8 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
     huggingface_hub's mixin, used as designed: ``save_pretrained(folder)`` writes the folder (config,
     safetensors weights, model card, samples) through :meth:`_save_pretrained`;
     ``from_pretrained(folder or "org/name", revision=...)`` loads one through :meth:`_from_pretrained`;
-    ``push_to_hub(repo_id)`` uploads it. A catalog name or ``org/name@revision`` (which the mixin's
-    own config lookup does not know) loads with :func:`load_model` or :func:`ganzoo.load`.
+    ``push_to_hub(repo_id)`` uploads it. A catalog name or Hub id (``org/name[@revision]``, which the
+    mixin's own config lookup would fetch first) goes to :meth:`_from_pretrained` directly.
 
     >>> model = GANModel.from_pretrained("models/began_fashion", discriminator=True)   # doctest: +SKIP
     >>> model = load_model("began_fashion", discriminator=True)                        # doctest: +SKIP
@@ -167,6 +167,16 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
         return model_card(self.config, ref=getattr(self, "card_ref", None))
 
     # -- loading ------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "GANModel":
+        """The mixin's ``from_pretrained`` for what it can read (a folder, a Hub id), the loading hook
+        directly for a catalog name or ``org/name@revision`` (the mixin would ask the Hub for their
+        config.json, and offline fail with a traceback): every ref that :func:`load_model` takes works."""
+        ref = str(pretrained_model_name_or_path)
+        if os.path.isdir(ref):
+            return super().from_pretrained(ref, **kwargs)
+        return load_model(ref, **kwargs)
+
     @classmethod
     def _from_pretrained(cls, *, model_id: str, revision, cache_dir, force_download, local_files_only, token,
                          config: dict | None = None, device=None, discriminator: bool = True,
@@ -426,12 +436,14 @@ def _load_run(run: Path, *, device=None, discriminator: bool = False, class_name
     return model
 
 
-def load_model(ref: str | os.PathLike, *, revision: str | None = None, **kwargs) -> GANModel:
+def load_model(ref: str | os.PathLike, *, revision: str | None = None, cache_dir=None, force_download: bool = False,
+               local_files_only: bool = False, token=None, **kwargs) -> GANModel:
     """A model folder, a catalog name or a Hub id as a :class:`GANModel`, through the mixin's loading
     hook (``kwargs``: ``device``, ``discriminator``, ``training_state``) without the mixin's own reading
     of config.json first (it would ask the Hub for a catalog name's config)."""
-    return GANModel._from_pretrained(model_id=_explicit(ref), revision=revision, cache_dir=None, force_download=False,
-                                     local_files_only=False, token=None, **kwargs)
+    return GANModel._from_pretrained(model_id=_explicit(ref), revision=revision, cache_dir=cache_dir,
+                                     force_download=force_download, local_files_only=local_files_only, token=token,
+                                     **kwargs)
 
 
 # ---- the public API -----------------------------------------------------------------------------
