@@ -41,11 +41,8 @@ operand (the "base" of ``a − b + c``: ``c``) unless a label is given.
 plus an optional perceptual term, best restart kept. Errors are reported on the
 [0, 1] pixel scale: ``mse`` and ``psnr = 10·log10(1 / mse)`` dB.
 
-**Truncation** (:func:`truncate_latent`): BigGAN's truncation trick (Brock et al.
-2019, §3.1): every component with ``|z_i| > threshold`` is redrawn from N(0, 1) until
-it falls inside, so ``z`` follows a standard normal truncated to
-``[-threshold, threshold]`` and components already inside stay as they are. It applies
-only to N(0, I) latents; see :func:`check_gaussian`.
+**Truncation** (:func:`truncate_latent`, :func:`check_gaussian`): in :mod:`ganzoo.truncation`,
+re-exported here.
 """
 from __future__ import annotations
 
@@ -64,6 +61,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GanzooError
+from .truncation import TRUNCATION_ROUNDS, check_gaussian, truncate_latent  # noqa: F401 (re-exported)
 
 __all__ = [
     "parse_seeds", "seed_latents", "check_gaussian", "truncate_latent", "load_latents", "save_latents",
@@ -76,8 +74,6 @@ __all__ = [
 
 #: slerp falls back to lerp where |cos Ω| exceeds this (the usual shader/White threshold).
 SLERP_DOT_THRESHOLD = 0.9995
-#: truncation: rounds of redrawing before the remaining components are drawn by inverse CDF.
-TRUNCATION_ROUNDS = 100
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -121,57 +117,6 @@ def parse_seeds(text: str | int | Iterable[int]) -> list[int]:
     if not out:
         raise GanzooError(f"seeds {text!r}: no seeds given; write e.g. 3,17")
     return out
-
-
-def _is_custom_latent(G) -> bool:
-    from .nn import Generator
-
-    return getattr(type(G), "sample_latent", None) is not Generator.sample_latent
-
-
-def check_gaussian(G, what: str = "truncation") -> None:
-    """Raise :class:`GanzooError` unless ``G``'s latents are standard normal N(0, I).
-
-    A generator declares its latent law with a class attribute ``latent_distribution``
-    (``"normal"`` for N(0, I)); without one, the latent is taken to be N(0, I) when the
-    class keeps :meth:`ganzoo.Generator.sample_latent`, and unknown when it overrides it
-    (e.g. uniform or discrete codes), which is refused.
-    """
-    dist = getattr(G, "latent_distribution", None)
-    if dist is None:
-        dist = "unknown (it overrides sample_latent)" if _is_custom_latent(G) else "normal"
-    if dist != "normal":
-        raise GanzooError(f"{what} needs a standard normal latent, but {type(G).__name__}'s latent is {dist}; "
-                          f"drop --truncation for this model")
-
-
-def truncate_latent(z: torch.Tensor, threshold: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Redraw the components of ``z`` outside ``[-threshold, threshold]`` from N(0, 1) until inside.
-
-    The result is N(0, 1) truncated to ``[-threshold, threshold]`` (BigGAN's truncation
-    trick); components already inside are kept, so a seed's truncated latent agrees with
-    its untruncated one wherever it can. After :data:`TRUNCATION_ROUNDS` rounds (only
-    reached for tiny thresholds) the rest is drawn by the inverse CDF. Draws come from
-    ``generator`` (CPU) when given.
-    """
-    t = float(threshold)
-    if not math.isfinite(t) or t <= 0:
-        raise GanzooError(f"truncation {threshold!r}: use a threshold > 0, e.g. 0.7 (smaller: less varied samples)")
-    device = z.device
-    out = z.detach().to("cpu", copy=True)
-    for _ in range(TRUNCATION_ROUNDS):
-        bad = out.abs() > t
-        k = int(bad.sum())
-        if not k:
-            return out.to(device)
-        out[bad] = torch.randn(k, generator=generator, dtype=out.dtype)
-    bad = out.abs() > t
-    k = int(bad.sum())
-    if k:
-        lo = 0.5 * (1.0 + math.erf(-t / math.sqrt(2.0)))
-        u = torch.rand(k, generator=generator, dtype=torch.float64) * (1.0 - 2.0 * lo) + lo
-        out[bad] = torch.special.ndtri(u).clamp_(-t, t).to(out.dtype)
-    return out.to(device)
 
 
 def seed_latents(G, seeds: Sequence[int] | str, *, truncation: float | None = None

@@ -158,7 +158,7 @@ class Generator(_GANModule):
         elif labels is not None:
             raise ValueError("this generator is unconditional: it takes no labels")
         if truncation is not None:
-            from .latent import check_gaussian, truncate_latent
+            from .truncation import check_gaussian, truncate_latent
 
             check_gaussian(self)
             if gen is not None and self.num_classes and labels_given:
