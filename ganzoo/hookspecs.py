@@ -36,3 +36,14 @@ def register_datasets(register):
 
     The kind is then usable on the command line as ``--data NAME:PATH``.
     """
+
+
+@hookspec
+def register_commands(cli):
+    """Add sub-commands to ``ganzoo``: ``cli`` is the command line's sub-parsers (argparse).
+
+    ``p = cli.add_parser(NAME, help=...)`` adds ``ganzoo NAME``; ``p.set_defaults(func=run)``
+    names the function that runs it, ``run(args) -> int`` (the exit status; raise
+    :class:`ganzoo.GanzooError` for a one-line error). ``ganzoo --help`` lists the built-in
+    commands only: the plugins are loaded when the command word is not a built-in one.
+    """
