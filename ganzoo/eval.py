@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
+from tqdm.auto import tqdm
 
 from . import __version__
 from .errors import GanzooError
@@ -134,15 +135,11 @@ def _version() -> str:
 
 
 def _bar(total: int, desc: str, progress: bool, initial: int = 0):
-    from tqdm.auto import tqdm
-
     return tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not progress, dynamic_ncols=True,
                 leave=False)
 
 
 def _tqdm_write(line: str) -> None:
-    from tqdm.auto import tqdm
-
     tqdm.write(line)
 
 

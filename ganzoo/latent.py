@@ -58,6 +58,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from .data import FASHION_MNIST_CLASSES, decode_images
 from .errors import GanzooError
@@ -167,8 +169,6 @@ def load_latents(path: str | os.PathLike, latent_dim: int | None = None
         if suffix == ".npy":
             z = torch.from_numpy(np.load(path, allow_pickle=False).astype(np.float32))
         elif suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             tensors = load_file(str(path))
             if "z" in tensors:
                 z = tensors["z"]
@@ -213,8 +213,6 @@ def save_latents(path: str | os.PathLike, z: torch.Tensor, labels: torch.Tensor 
             with open(tmp, "wb") as f:
                 np.save(f, z.numpy(), allow_pickle=False)
         else:
-            from safetensors.torch import save_file
-
             tensors = {"z": z}
             if labels is not None:
                 tensors["labels"] = torch.as_tensor(labels, dtype=torch.long).reshape(-1).cpu().contiguous()
@@ -1045,8 +1043,6 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
         encoder_mse = float(mse0[enc].min()) if enc else None  # the best class's, for a conditional model
         best_z, best = z0.clone(), per0.clone()
         if encoder != "only" and steps > 0:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=steps, desc="projecting", unit="step", disable=not progress, dynamic_ncols=True,
                        leave=False)
             z = z0.clone().requires_grad_(True)

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 from .. import eval as geval
-from ..data import load_dataset
+from .. import data, io
 from ..errors import GanzooError
-from ..io import check_memory, check_output_file, write_json
 from ..metrics.cache import cache_dir
 from . import lazy
 from .options import add_device_option, add_generator_weights_option, add_threads_option, positive_int, seed_int
@@ -92,7 +91,7 @@ def _cmd_real_only(args) -> int:
                           "models you will evaluate: the statistics are cached per resolution), or a model to read "
                           "them from, e.g. ganzoo eval --real-only --data fashion-mnist:PATH --image-size 32 "
                           "--channels 1")
-    dataset = load_dataset(spec, image_size=image_size, channels=channels, split=args.split)
+    dataset = data.load_dataset(spec, image_size=image_size, channels=channels, split=args.split)
     ref_size = min(args.n, len(dataset)) if any(m in ("kid", "pr") for m in wanted) else 0
     stats = "fid" in wanted
     n_real = len(dataset) if args.n_real is None else max(2, min(args.n_real, len(dataset)))
@@ -149,14 +148,14 @@ def _cmd_eval_model(args) -> int:
             raise GanzooError(f"--update-card: {args.ref!r} names a catalog model, so the local folder of that name "
                               f"is not what would be evaluated; write ./{args.ref} to evaluate and update the folder")
     if args.json is not None:
-        check_output_file(args.json, what="--json")
+        io.check_output_file(args.json, what="--json")
     need_d = metrics is not None and "dconf" in metrics
     device = None if args.device in (None, "auto") else args.device
     loaded = _load_model(args.ref, device if device else "auto", need_d, args.generator_weights)
     G, D = loaded if need_d else (loaded, None)
     _check_eval_memory(G, args.n, metrics or _default_metrics(extractors), len(extractors))
     spec = _data_spec(args, G)
-    dataset = load_dataset(spec, image_size=G.image_size, channels=G.channels, split=args.split)
+    dataset = data.load_dataset(spec, image_size=G.image_size, channels=G.channels, split=args.split)
     if args.update_card and not args.force:
         problems = []
         if args.n < geval.REPORT_MIN_N:
@@ -175,7 +174,7 @@ def _cmd_eval_model(args) -> int:
     result["model"] = str(args.ref)
     print(geval.format_report(result))
     if args.json:
-        write_json(args.json, result)
+        io.write_json(args.json, result)
         print(f"wrote {args.json}")
     if args.update_card:
         for f in geval.update_model_folder(folder, result):
@@ -189,7 +188,7 @@ def _check_eval_memory(G, n: int, metrics: Sequence[str], n_extractors: int) -> 
     per = 4 * int(getattr(G, "latent_dim", 0) or 0)
     if any(m in metrics for m in ("kid", "pr")):
         per += 4 * 2048 * n_extractors
-    check_memory(n * per, f"-n {n}", "evaluate fewer generated images (reported numbers use 10000)")
+    io.check_memory(n * per, f"-n {n}", "evaluate fewer generated images (reported numbers use 10000)")
 
 
 def add_parsers(sub) -> None:

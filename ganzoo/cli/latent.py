@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
+# io and the library through their modules: a test replacing ganzoo.io.save_grid or a ganzoo.latent function
+# reaches the command, as when the commands lived in latent.py
+from .. import io
+from .. import latent as glatent
 from ..errors import GanzooError
-from ..io import check_output_file, check_png_output, write_json
-from ..latent import (MAX_SEEDS, _check_name, arithmetic, interpolate, load_image, parse_expression, parse_group,
-                      project, save_arithmetic_grid, save_gif, save_latents, save_strip)
 from . import lazy
 from .options import (add_device_option, add_threads_option, check_sample_memory, finite_float, int_at_least,
                       positive_int, seed_int)
@@ -34,26 +35,26 @@ def cmd_interpolate(args) -> int:
     ext = out.suffix.lower()
     if ext not in (".gif", ".png"):
         raise GanzooError(f"{out}: write .gif (animation) or .png (strip/grid)")
-    check_output_file(out)
+    io.check_output_file(out)
     points: list = _split_points(args.seeds) if args.seeds else []
     points += list(args.latent or [])
     if not points:
         raise GanzooError("interpolate needs at least two points: --seeds 3,17 (seeds or latent files)")
     if args.save_latents is not None:
-        check_output_file(args.save_latents, what="--save-latents")
+        io.check_output_file(args.save_latents, what="--save-latents")
     G = _load(args)
     check_sample_memory(G, args.steps * max(1, len(points) - 1) * (args.scale or 1) ** 2, f"--steps {args.steps}")
-    res = interpolate(G, points, steps=args.steps, method="slerp" if args.slerp else "lerp", label=args.label,
+    res = glatent.interpolate(G, points, steps=args.steps, method="slerp" if args.slerp else "lerp", label=args.label,
                       truncation=args.truncation)
     scale = _scale(args, G)
     if ext == ".gif":
-        save_gif(res.images, out, duration=args.duration, scale=scale, boomerang=args.boomerang)
+        glatent.save_gif(res.images, out, duration=args.duration, scale=scale, boomerang=args.boomerang)
         what = f"{res.images.shape[0] + (max(0, res.images.shape[0] - 2) if args.boomerang else 0)}-frame GIF"
     else:
-        save_strip(res.segments(), out, nrow=res.steps, scale=scale)
+        glatent.save_strip(res.segments(), out, nrow=res.steps, scale=scale)
         what = ("strip" if res.points == 2 else f"grid ({res.points - 1} rows)") + f" of {res.steps} per row"
     if args.save_latents:
-        save_latents(args.save_latents, res.z, res.labels)
+        glatent.save_latents(args.save_latents, res.z, res.labels)
     print(f"wrote {res.method} interpolation through {res.points} points, {what}, to {out}")
     return 0
 
@@ -67,28 +68,28 @@ def cmd_arithmetic(args) -> int:
         if "=" not in text:
             raise GanzooError(f"--group {text!r}: write NAME=SEEDS, NAME=class:CLASS, NAME=pred:CLASS "
                               "or NAME=file:PATH")
-        names.append(_check_name(text.split("=", 1)[0]))
+        names.append(glatent._check_name(text.split("=", 1)[0]))
     dup = [n for n, c in Counter(names).items() if c > 1]
     if dup:
         raise GanzooError(f"--group {dup[0]} is bound twice; give each group its own name")
-    parse_expression(args.expr, names)
-    check_png_output(args.output)
+    glatent.parse_expression(args.expr, names)
+    io.check_png_output(args.output)
     if args.save_latent is not None:
-        check_output_file(args.save_latent, what="--save-latent")
+        io.check_output_file(args.save_latent, what="--save-latent")
     G = _load(args)
     check_sample_memory(G, (max(args.pool, args.per_group) + args.variations) * len(args.group)
                         * (args.scale or 1) ** 2, "--pool/--per-group/--variations")
     cache: dict = {}
     groups = {}
     for text in args.group:
-        g = parse_group(G, text, classifier=args.classifier, per_group=args.per_group, pool=args.pool,
+        g = glatent.parse_group(G, text, classifier=args.classifier, per_group=args.per_group, pool=args.pool,
                         pool_seed=args.pool_seed, truncation=args.truncation, _cache=cache)
         groups[g.name] = g
-    res = arithmetic(G, args.expr, groups, label=args.label, variations=args.variations, noise=args.noise,
+    res = glatent.arithmetic(G, args.expr, groups, label=args.label, variations=args.variations, noise=args.noise,
                      seed=args.seed)
-    save_arithmetic_grid(res, args.output, scale=_scale(args, G))
+    glatent.save_arithmetic_grid(res, args.output, scale=_scale(args, G))
     if args.save_latent:
-        save_latents(args.save_latent, res.z[None],
+        glatent.save_latents(args.save_latent, res.z[None],
                      torch.tensor([res.label]) if res.label is not None else None)
     for c, name in res.terms:
         print(f"  {c:+g} x {name}: mean of {groups[name].z.shape[0]} latents ({groups[name].source})")
@@ -102,23 +103,23 @@ def cmd_arithmetic(args) -> int:
 
 def cmd_project(args) -> int:
     if args.output is not None:
-        check_png_output(args.output)
+        io.check_png_output(args.output)
     for flag, path in (("--save-latent", args.save_latent), ("--json", args.json)):
         if path is not None:
-            check_output_file(path, what=flag)
+            io.check_output_file(path, what=flag)
     G = _load(args)
     check_sample_memory(G, 2 * max(1, args.restarts), f"--restarts {args.restarts}")
-    target = load_image(args.image, G)
-    res = project(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, loss=args.loss,
+    target = glatent.load_image(args.image, G)
+    res = glatent.project(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, loss=args.loss,
                   perceptual=args.perceptual, perceptual_weight=args.perceptual_weight,
                   latent_weight=args.latent_weight, label=args.label, seed=args.seed, encoder=args.encoder,
                   progress=not args.quiet)
     if args.output:
-        save_strip(torch.cat([res.target, res.image]), args.output, nrow=2, scale=_scale(args, G))
+        glatent.save_strip(torch.cat([res.target, res.image]), args.output, nrow=2, scale=_scale(args, G))
     if args.save_latent:
-        save_latents(args.save_latent, res.z, torch.tensor([res.label]) if res.label is not None else None)
+        glatent.save_latents(args.save_latent, res.z, torch.tensor([res.label]) if res.label is not None else None)
     if args.json:
-        write_json(args.json, {"image": str(args.image), "ref": str(args.ref), **res.as_dict()})
+        io.write_json(args.json, {"image": str(args.image), "ref": str(args.ref), **res.as_dict()})
     lab = ""
     if res.label is not None:
         cn = getattr(G, "class_names", None) or []
@@ -177,11 +178,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--group", action="append", metavar="NAME=SPEC", help="bind a name (repeat)")
     p.add_argument("--expr", required=True, help="e.g. 'smile_woman - neutral_woman + neutral_man', '0.5*a + b'")
     p.add_argument("--classifier", help="for pred: groups: fmnist, fmnist:WEIGHTS.safetensors, or package.module:name")
-    p.add_argument("--per-group", type=int_at_least(1, MAX_SEEDS), default=3, help="samples per class:/pred: group (default 3)")
-    p.add_argument("--pool", type=int_at_least(1, MAX_SEEDS), default=256, help="pred: seeds searched (default 256)")
-    p.add_argument("--pool-seed", type=int_at_least(0, 2 ** 64 - 1 - MAX_SEEDS), default=0,
+    p.add_argument("--per-group", type=int_at_least(1, glatent.MAX_SEEDS), default=3, help="samples per class:/pred: group (default 3)")
+    p.add_argument("--pool", type=int_at_least(1, glatent.MAX_SEEDS), default=256, help="pred: seeds searched (default 256)")
+    p.add_argument("--pool-seed", type=int_at_least(0, 2 ** 64 - 1 - glatent.MAX_SEEDS), default=0,
                    help="first seed of class:/pred: groups (default 0)")
-    p.add_argument("--variations", type=int_at_least(0, MAX_SEEDS), default=3, help="result images with noise added (default 3)")
+    p.add_argument("--variations", type=int_at_least(0, glatent.MAX_SEEDS), default=3, help="result images with noise added (default 3)")
     p.add_argument("--noise", type=finite_float(0.0), default=0.25, help="uniform noise amplitude of the variations")
     p.add_argument("--seed", type=seed_int, default=0, help="seed of the variations' noise")
     p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge each image by this integer factor")

@@ -7,7 +7,7 @@ import argparse
 import json
 import math
 
-from ..io import available_memory, check_memory
+from .. import io
 
 EXIT_USER_ERROR = 2
 
@@ -86,12 +86,12 @@ def seed_int(text: str) -> int:
 def check_sample_memory(G, n: int, flag: str = "-n") -> None:
     """Refuse before sampling when the latents and images of ``n`` samples alone exceed free memory."""
     per = 4 * (int(getattr(G, "latent_dim", 0) or 0) + 2 * math.prod(G.image_shape)) + math.prod(G.image_shape)
-    check_memory(n * per, f"{flag} {n}", f"ask for fewer images (at most about "
+    io.check_memory(n * per, f"{flag} {n}", f"ask for fewer images (at most about "
                                          f"{max(1, _free_images(per))} fit)")
 
 
 def _free_images(per: int) -> int:
-    have = available_memory() or 0
+    have = io.available_memory() or 0
     return have // max(per, 1)
 
 

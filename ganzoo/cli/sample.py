@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import GanzooError
-from ..io import check_png_output, save_grid
+from .. import io
 from ..latent import class_index
 from ..truncation import truncate_latent
 from . import lazy
@@ -23,7 +23,7 @@ def _labels_arg(G, text: str | None, n: int):
 
 
 def cmd_sample(args) -> int:
-    check_png_output(args.output)
+    io.check_png_output(args.output)
     if args.per_class is not None and args.per_class < 1:
         raise GanzooError(f"--per-class {args.per_class}: give the number of images per class, at least 1")
     G = lazy.hub.load(args.ref, device=args.device, generator_weights=args.generator_weights)
@@ -37,7 +37,7 @@ def cmd_sample(args) -> int:
         check_sample_memory(G, n)
         labels = _labels_arg(G, args.label, args.n)
     images = G.sample(n, seed=args.seed, z=z, labels=labels, autocast=args.bf16, truncation=args.truncation)
-    save_grid(images, args.output, nrow=nrow)
+    io.save_grid(images, args.output, nrow=nrow)
     print(f"wrote {n} samples of {args.ref} to {args.output}")
     return 0
 
