@@ -83,37 +83,33 @@ CARD_MARK = "<!-- ganzoo eval: this section is rewritten by `ganzoo eval --updat
 # --------------------------------------------------------------------------- options
 
 
-def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:
-    if text is None:
-        return None
+def _parse_choices(text: str | Sequence[str], choices: Sequence[str], flag: str, kind: str,
+                   aliases: dict[str, str] | None = None) -> list[str]:
+    """A comma-separated list (or a sequence) of names from ``choices``, lower-cased, each once, in order."""
     items = text.split(",") if isinstance(text, str) else list(text)
     out = []
     for m in (s.strip().lower() for s in items):
         if not m:
             continue
-        m = {"precision": "pr", "recall": "pr", "d": "dconf", "confusion": "dconf"}.get(m, m)
-        if m not in METRICS:
-            raise GanzooError(f"--metrics: unknown metric {m!r}; choose from {', '.join(METRICS)}")
+        m = (aliases or {}).get(m, m)
+        if m not in choices:
+            raise GanzooError(f"{flag}: unknown {kind} {m!r}; choose from {', '.join(choices)}")
         if m not in out:
             out.append(m)
     if not out:
-        raise GanzooError(f"--metrics is empty; choose from {', '.join(METRICS)}")
+        raise GanzooError(f"{flag} is empty; choose from {', '.join(choices)}")
     return out
+
+
+def parse_metrics(text: str | Sequence[str] | None) -> list[str] | None:
+    if text is None:
+        return None
+    return _parse_choices(text, METRICS, "--metrics", "metric",
+                          {"precision": "pr", "recall": "pr", "d": "dconf", "confusion": "dconf"})
 
 
 def parse_extractors(text: str | Sequence[str]) -> list[str]:
-    items = text.split(",") if isinstance(text, str) else list(text)
-    out = []
-    for e in (s.strip().lower() for s in items):
-        if not e:
-            continue
-        if e not in EXTRACTORS:
-            raise GanzooError(f"--extractor: unknown extractor {e!r}; choose from {', '.join(EXTRACTORS)}")
-        if e not in out:
-            out.append(e)
-    if not out:
-        raise GanzooError(f"--extractor is empty; choose from {', '.join(EXTRACTORS)}")
-    return out
+    return _parse_choices(text, EXTRACTORS, "--extractor", "extractor")
 
 
 def make_extractor(name: str, device: torch.device | str = "cpu", path: str | os.PathLike | None = None):

@@ -3,26 +3,31 @@
 One module per command group, each with ``add_parsers(sub)``: :mod:`~ganzoo.cli.models` (list, plugins),
 :mod:`~ganzoo.cli.train` (train, finetune), :mod:`~ganzoo.cli.sample`, :mod:`~ganzoo.cli.hub` (export, push,
 catalog), :mod:`~ganzoo.cli.demo`, :mod:`~ganzoo.cli.eval`, :mod:`~ganzoo.cli.latent` (interpolate, arithmetic,
-project); the options they share are in :mod:`~ganzoo.cli.options`. Plugins add commands through the
-``register_commands`` hook (:mod:`ganzoo.hookspecs`). The library modules never import this package.
+project); the options they share are in :mod:`~ganzoo.cli.options`, the table of commands (name, group, help
+line) in :mod:`~ganzoo.cli.commands`. Only the named command's group is imported: ``ganzoo --help`` is printed
+from the table. Plugins add commands through the ``register_commands`` hook (:mod:`ganzoo.hookspecs`). The
+library modules never import this package.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 
 from .. import __version__
 from ..errors import GanzooError, GanzooWarning
-from ..plugins import _plugin_manager
-from . import demo, eval, hub, latent, models, sample, train
-from .options import EXIT_USER_ERROR
+from . import lazy
+from .commands import COMMANDS, GROUPS
 
-#: the built-in command groups, in the order ``ganzoo --help`` lists their commands
-GROUPS = (models, train, sample, hub, demo, eval, latent)
+if TYPE_CHECKING:  # the edges, for readers and type checkers; at run time: _group() below
+    from . import demo, eval, hub, latent, models, sample, train  # noqa: F401
+
+EXIT_USER_ERROR = 2
 
 
 # ---- parser ---------------------------------------------------------------------------------
@@ -58,7 +63,7 @@ def _add_plugin_commands(sub) -> None:
     """Each plugin's ``register_commands(cli)`` hook, called with the sub-parsers (``cli.add_parser(NAME, ...)``,
     ``set_defaults(func=...)``): a plugin whose hook fails (a built-in command's name among them) is reported
     in one line and the command line goes on without it."""
-    for impl in _plugin_manager().hook.register_commands.get_hookimpls():
+    for impl in lazy.plugins._plugin_manager().hook.register_commands.get_hookimpls():
         try:
             impl.function(cli=sub)
         except KeyboardInterrupt:
@@ -72,14 +77,29 @@ def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
 
-def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
-    """The ``ganzoo`` parser: every built-in command, and (``plugin_commands``) those plugins add."""
+def _group(name: str):
+    """A command group's module of this package, imported when one of its commands is named."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def _parser(groups) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    """The ``ganzoo`` parser with the commands of ``groups`` in full and every other built-in command as its
+    help line (enough for ``ganzoo --help`` and for the error naming an unknown command)."""
     parser = ArgumentParser(prog="ganzoo", description="A zoo of GANs: list, train, sample, share.")
     parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    for group in GROUPS:
-        group.add_parsers(sub)
+    for group in groups:
+        _group(group).add_parsers(sub)
+    for name, (_, text) in COMMANDS.items():
+        if name not in sub.choices:
+            sub.add_parser(name, help=text)
+    return parser, sub
+
+
+def build_parser(*, plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The whole ``ganzoo`` parser: every built-in command, and (``plugin_commands``) those plugins add."""
+    parser, sub = _parser(GROUPS)
     if plugin_commands:
         _add_plugin_commands(sub)
     return parser
@@ -109,12 +129,12 @@ def _one_line_warnings(debug: bool):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(plugin_commands=False)
-    sub = _subparsers(parser)
-    # the plugins are loaded only for a command word that is not built in (a plugin's command, or a typo whose
-    # error then lists every command): `ganzoo --help` and the built-in commands start without importing them
+    # only the named command's group is built; the plugins are loaded only for a command word that is not built
+    # in (a plugin's command, or a typo whose error then lists every command): `ganzoo --help` and the built-in
+    # commands start without importing them
     word = next((str(a) for a in argv if not str(a).startswith("-")), None)
-    if word is not None and word not in sub.choices:
+    parser, sub = _parser([COMMANDS[word][0]] if word in COMMANDS else [])
+    if word is not None and word not in COMMANDS:
         _add_plugin_commands(sub)
     args, extra = parser.parse_known_args(argv)
     if extra:  # name the sub-command's help, not the top level's, for an option that command lacks

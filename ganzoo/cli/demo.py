@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from . import lazy
+from .commands import HELP
 from .options import add_threads_option
 
 
@@ -17,7 +18,7 @@ def cmd_demo(args) -> int:
 def add_parsers(sub) -> None:
     """Register ``ganzoo demo``."""
     p = sub.add_parser(
-        "demo", help="a local web page (Gradio) to sample, walk between seeds and do latent arithmetic",
+        "demo", help=HELP["demo"],
         description="Serves a page on http://HOST:PORT for the models named (model folders, runs, catalog names, "
                     "ORG/NAME) and the catalog's: a grid (seed, count, truncation), a slerp walk between two seeds "
                     "(GIF) and latent arithmetic. Offline, on the CPU; needs `pip install 'ganzoo[demo]'`. "

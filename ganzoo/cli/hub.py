@@ -8,6 +8,7 @@ import sys
 
 from ..errors import GanzooError
 from . import lazy
+from .commands import HELP
 from .options import add_generator_weights_option, key_value
 
 
@@ -88,8 +89,7 @@ def _add_export_options(p: argparse.ArgumentParser, *, push: bool = False) -> No
 
 def add_parsers(sub) -> None:
     """Register ``ganzoo export``, ``ganzoo push`` and ``ganzoo catalog add``."""
-    p = sub.add_parser("export", help="write a model folder (config, safetensors, card, samples) from a run, "
-                                      "or the generator as ONNX / TorchScript")
+    p = sub.add_parser("export", help=HELP["export"])
     p.add_argument("ref", metavar="REF", help="run directory, checkpoint, model folder, catalog name or ORG/NAME[@REV]")
     p.add_argument("out", metavar="OUT_FOLDER", help="folder to write (the model folder; with --format onnx or "
                    "torchscript: the folder that gets generator.onnx or generator.torchscript.pt)")
@@ -104,7 +104,7 @@ def add_parsers(sub) -> None:
     _add_export_options(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("push", help="publish a run or a model folder to the Hugging Face Hub")
+    p = sub.add_parser("push", help=HELP["push"])
     p.add_argument("ref", metavar="RUN_OR_FOLDER", help="run directory (exported first) or model folder")
     p.add_argument("--repo", required=True, metavar="ORG/NAME", help="Hub repository (created if missing)")
     p.add_argument("--private", action="store_true", help="create the repository private")
@@ -114,7 +114,7 @@ def add_parsers(sub) -> None:
     _add_export_options(p, push=True)
     p.set_defaults(func=cmd_push)
 
-    p = sub.add_parser("catalog", help="maintain the catalog of released models")
+    p = sub.add_parser("catalog", help=HELP["catalog"])
     csub = p.add_subparsers(dest="catalog_command", metavar="ACTION", required=True)
     c = csub.add_parser("add", help="(re)write a catalog entry from a model folder: sha256 of each file, repo, revision")
     c.add_argument("name", help="catalog name (a Python name: it becomes a torch.hub entrypoint)")

@@ -14,6 +14,7 @@ from .. import io
 from .. import latent as glatent
 from ..errors import GanzooError
 from . import lazy
+from .commands import HELP
 from .options import (add_device_option, add_threads_option, check_sample_memory, finite_float, int_at_least,
                       positive_int, seed_int)
 
@@ -150,7 +151,7 @@ def _truncation_arg(p: argparse.ArgumentParser) -> None:
 def add_parsers(sub) -> None:
     """Register ``ganzoo interpolate``, ``ganzoo arithmetic`` and ``ganzoo project``."""
     p = sub.add_parser(
-        "interpolate", help="images along a lerp/slerp path between seeds or latent files (GIF or PNG)",
+        "interpolate", help=HELP["interpolate"],
         description="Seed S is the latent of `ganzoo sample REF -n 1 --seed S`. The format follows -o: .gif "
                     "animates the path; .png is a strip (two points) or a row per segment (more points).")
     _common(p)
@@ -168,7 +169,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser(
-        "arithmetic", help="latent arithmetic on mean latents of sample groups: --expr 'a - b + c'",
+        "arithmetic", help=HELP["arithmetic"],
         description="Each --group NAME=... is a group of samples; its mean latent is the operand NAME. "
                     "NAME=3,17,40-45 (seeds), NAME=class:CLASS (a conditional model's class), "
                     "NAME=pred:CLASS (samples a --classifier assigns to CLASS), NAME=file:PATH (latents, "
@@ -192,7 +193,7 @@ def add_parsers(sub) -> None:
     p.set_defaults(func=cmd_arithmetic)
 
     p = sub.add_parser(
-        "project", help="find the latent of a real image (optimisation, or a BiGAN encoder)",
+        "project", help=HELP["project"],
         description="Loads IMAGE like ganzoo.data (centre crop, resize, RGB/gray), optimises z with Adam from "
                     "several random starts (and G.encode(IMAGE) when the model has an encoder) and keeps the "
                     "best. MSE and PSNR are on the [0, 1] pixel scale.")

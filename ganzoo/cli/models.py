@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from ..plugins import get_registry
 from . import lazy
+from .commands import HELP
 
 
 def cmd_list(args) -> int:
@@ -23,7 +23,7 @@ def cmd_list(args) -> int:
         if not rows:
             print(f"no pretrained models in the catalog {lazy.hub.catalog_path()} yet; add one with `ganzoo catalog add`")
         return 0
-    reg = get_registry()
+    reg = lazy.plugins.get_registry()
     print("architectures:")
     for name, spec in sorted(reg.architectures.items()):
         sizes = "/".join(map(str, spec.image_sizes))
@@ -45,7 +45,7 @@ def _report_failures(reg) -> None:
 
 
 def cmd_plugins(args) -> int:
-    reg = get_registry()
+    reg = lazy.plugins.get_registry()
     rows = []
     for p in reg.plugins:
         rows.append({"name": p.name, "distribution": p.distribution, "version": p.version,
@@ -66,11 +66,11 @@ def cmd_plugins(args) -> int:
 
 def add_parsers(sub) -> None:
     """Register ``ganzoo list`` and ``ganzoo plugins``."""
-    p = sub.add_parser("list", help="architectures, objectives and datasets (or --pretrained models)")
+    p = sub.add_parser("list", help=HELP["list"])
     p.add_argument("--pretrained", action="store_true", help="list pretrained models instead")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("plugins", help="installed plugin distributions and what each registered")
+    p = sub.add_parser("plugins", help=HELP["plugins"])
     p.add_argument("--json", action="store_true",
                    help="print a JSON list: name, distribution, version, hooks and what each registered (or its error)")
     p.set_defaults(func=cmd_plugins)

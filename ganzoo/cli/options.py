@@ -9,8 +9,6 @@ import math
 
 from .. import io
 
-EXIT_USER_ERROR = 2
-
 
 def key_value(text: str) -> tuple[str, object]:
     if "=" not in text:

@@ -8,6 +8,7 @@ from .. import io
 from ..latent import class_index
 from ..truncation import truncate_latent
 from . import lazy
+from .commands import HELP
 from .options import (add_device_option, add_generator_weights_option, add_threads_option, check_sample_memory,
                       finite_float, positive_int, seed_int)
 
@@ -61,7 +62,7 @@ def _class_rows(G, text: str | None, per_class: int, seed: int, truncation: floa
 
 def add_parsers(sub) -> None:
     """Register ``ganzoo sample``."""
-    p = sub.add_parser("sample", help="draw a grid of samples from a model or a run")
+    p = sub.add_parser("sample", help=HELP["sample"])
     p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
     p.add_argument("-n", type=positive_int, default=64, help="number of images")
     p.add_argument("-o", "--output", default="samples.png", help="PNG to write")

@@ -6,6 +6,7 @@ import sys
 
 from ..errors import GanzooError
 from . import lazy
+from .commands import HELP
 from .options import add_device_option, add_threads_option, key_value
 
 
@@ -146,14 +147,14 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub) -> None:
     """Register ``ganzoo train`` and ``ganzoo finetune``."""
-    p = sub.add_parser("train", help="train an architecture on a dataset")
+    p = sub.add_parser("train", help=HELP["train"])
     p.add_argument("arch", nargs="?", help="architecture name (see `ganzoo list`)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     _add_train_options(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
-        "finetune", help="continue training a released model (or a run) on new data",
+        "finetune", help=HELP["finetune"],
         description="Fine-tune REF (catalog name, model folder, run directory or ORG/NAME[@REV]) on --data. "
                     "--freeze PART freezes a part the architecture declares freezable "
                     "(e.g. began: encoder; an unknown part's error lists them).")
