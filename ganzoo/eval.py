@@ -64,6 +64,7 @@ from .metrics.cache import (cache_key, check_features, check_gaussian, entry_pat
 from .metrics.fmnist import FmnistExtractor
 from .metrics.inception import InceptionExtractor
 from .metrics.stats import GaussianAccumulator
+from .trainer import resolve_device
 
 __all__ = ["evaluate", "make_extractor", "real_reference", "format_report", "update_model_folder",
            "parse_metrics", "parse_extractors", "METRICS", "EXTRACTORS"]
@@ -379,8 +380,6 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
     if "dconf" in metrics and D is None:
         raise GanzooError("dconf needs the discriminator; load the model with its discriminator (a model folder or "
                           "run directory that has discriminator weights)")
-    from .trainer import resolve_device  # start-up time: ganzoo.trainer loads safetensors; `ganzoo --help` imports eval
-
     dev = resolve_device(device) if device is not None else G.device
     G.to(dev)
     ext_objs: dict[str, Any] = {}

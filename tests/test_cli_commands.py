@@ -17,9 +17,9 @@ class Hello:
         self.calls = 0
 
     @ganzoo.hookimpl
-    def register_commands(self, cli):
+    def register_commands(self, register):
         self.calls += 1
-        p = cli.add_parser("hello", help="greet NAME")
+        p = register("hello", help="greet NAME")
         p.add_argument("name", help="who to greet")
         p.add_argument("--shout", action="store_true", help="in capitals")
         p.set_defaults(func=self.run)
@@ -33,12 +33,21 @@ class Hello:
         return 0
 
 
+class Broken:
+    """A plugin whose hook adds a command and then fails: the command is dropped with the failure."""
+
+    @ganzoo.hookimpl
+    def register_commands(self, register):
+        register("half", help="added before the failure")
+        raise RuntimeError("no\nconfig")
+
+
 class Clash:
     """A plugin whose command takes a built-in command's name."""
 
     @ganzoo.hookimpl
-    def register_commands(self, cli):
-        cli.add_parser("train", help="not ganzoo's train")
+    def register_commands(self, register):
+        register("train", help="not ganzoo's train")
 
 
 @pytest.fixture
@@ -88,6 +97,20 @@ def test_a_plugin_that_takes_a_builtin_name_is_skipped_with_a_warning(hello, cap
         assert "conflicting subparser: train" in captured.err
     finally:
         plugins.unregister_plugin("clash-tests")
+
+
+def test_a_failing_hook_is_one_warning_and_adds_no_command(hello, capsys):
+    plugins.register_plugin(Broken(), name="broken-tests")
+    try:
+        with pytest.raises(SystemExit) as exc:
+            main(["half"])
+        captured = capsys.readouterr()
+        assert exc.value.code == 2 and "invalid choice: 'half'" in captured.err
+        assert "ganzoo: warning: plugin 'broken-tests' could not add its commands: no config\n" in captured.err
+        assert "added before the failure" not in build_parser().format_help()
+        assert main(["hello", "world"]) == 0
+    finally:
+        plugins.unregister_plugin("broken-tests")
 
 
 def test_an_unknown_command_lists_the_plugin_commands_too(hello, capsys):

@@ -60,17 +60,23 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def _add_plugin_commands(sub) -> None:
-    """Each plugin's ``register_commands(cli)`` hook, called with the sub-parsers (``cli.add_parser(NAME, ...)``,
-    ``set_defaults(func=...)``): a plugin whose hook fails (a built-in command's name among them) is reported
-    in one line and the command line goes on without it."""
+    """Each plugin's ``register_commands(register)`` hook, ``register`` being the sub-parsers' ``add_parser``
+    (``p = register(NAME, help=...)``, ``p.set_defaults(func=...)``): a plugin whose hook fails (a built-in
+    command's name among them) is reported in one line and the command line goes on without its commands (as
+    the other hooks' entries, they count only if the hook returns)."""
     for impl in lazy.plugins._plugin_manager().hook.register_commands.get_hookimpls():
+        before = set(sub.choices)
         try:
-            impl.function(cli=sub)
+            impl.function(register=sub.add_parser)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a broken plugin must not take the command line down
             text = " ".join(str(exc).split()) or type(exc).__name__
             print(f"ganzoo: warning: plugin {impl.plugin_name!r} could not add its commands: {text}", file=sys.stderr)
+            added = set(sub.choices) - before
+            for name in added:  # argparse keeps a command in two places: the parsers and the help lines
+                del sub.choices[name]
+            sub._choices_actions[:] = [a for a in sub._choices_actions if a.dest not in added]
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
