@@ -31,7 +31,14 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+from PIL import Image
+
+from . import hub
 from .errors import GanzooError
+from .latent import (arithmetic, class_index, interpolate, parse_expression, parse_group, save_arithmetic_grid,
+                     save_gif, save_strip)
+from .space import SPACE_APP, space_files  # noqa: F401 (re-exported: `ganzoo export --space` writes them)
 
 __all__ = ["DemoApp", "build_demo", "launch_demo", "MAX_IMAGES", "MAX_STEPS"]
 
@@ -68,9 +75,7 @@ class DemoApp:
         self.catalog: list[str] = []
         if include_catalog:
             try:
-                from .hub import list_pretrained
-
-                self.catalog = [n for n in list_pretrained() if n not in self.local]
+                self.catalog = [n for n in hub.list_pretrained() if n not in self.local]
             except GanzooError:
                 self.catalog = []
         self.device = device
@@ -90,10 +95,8 @@ class DemoApp:
             raise GanzooError("choose a model first")
         with self._lock:
             if ref not in self._models:
-                from .hub import load
-
                 try:
-                    self._models[ref] = load(ref, device=self.device)
+                    self._models[ref] = hub.load(ref, device=self.device)
                 except GanzooError:
                     raise
                 except Exception as exc:  # a broken file, a plugin's bug: one line on the page
@@ -116,10 +119,6 @@ class DemoApp:
     def _labels(self, G, label: str | None, n: int):
         if not G.num_classes or not label or label == RANDOM_LABEL:
             return None
-        import torch
-
-        from .latent import class_index
-
         return torch.full((n,), class_index(G, label), dtype=torch.long)
 
     @staticmethod
@@ -139,12 +138,8 @@ class DemoApp:
             trunc = self._truncation(truncation)
             images = G.sample(n, seed=seed, labels=self._labels(G, label, n), truncation=trunc)
             nrow = max(1, min(8, n))
-            from .latent import save_strip
-
             path = self.workdir / f"grid-{os.getpid()}-{threading.get_ident()}.png"
             save_strip(images, path, nrow=nrow, scale=_scale(G))
-            from PIL import Image
-
             with Image.open(path) as im:
                 img = im.copy()
             path.unlink(missing_ok=True)
@@ -157,8 +152,6 @@ class DemoApp:
              label: str | None = None, duration: int = 120):
         """An animated GIF (its path) of the path between two seeds (``ganzoo interpolate``)."""
         try:
-            from .latent import interpolate, save_gif
-
             G = self.model(ref)
             steps = int(steps)
             if not 2 <= steps <= MAX_STEPS:
@@ -177,8 +170,6 @@ class DemoApp:
     def arithmetic(self, ref: str, groups_text: str, expression: str, truncation=0.0, label: str | None = None):
         """The latent-arithmetic grid (``ganzoo arithmetic``): one group ``NAME=SEEDS`` per line."""
         try:
-            from .latent import arithmetic, parse_expression, parse_group, save_arithmetic_grid
-
             lines = [x.strip() for x in (groups_text or "").replace(";", "\n").splitlines() if x.strip()]
             if not lines:
                 raise GanzooError("give the groups, one per line: NAME=SEEDS (e.g. smile=15,21,33)")
@@ -199,8 +190,6 @@ class DemoApp:
             res = arithmetic(G, expression, groups, label=lab)
             path = self.workdir / f"arith-{os.getpid()}-{threading.get_ident()}.png"
             save_arithmetic_grid(res, path, scale=_scale(G))
-            from PIL import Image
-
             with Image.open(path) as im:
                 img = im.copy()
             path.unlink(missing_ok=True)
@@ -317,35 +306,7 @@ def launch_demo(models: Sequence[str] | None = None, *, host: str = "127.0.0.1",
 
 
 # ---- Hugging Face Spaces ------------------------------------------------------------------------
-SPACE_APP = '''"""A Hugging Face Space: the ganzoo demo of the model folder this file sits in.
-
-Written by `ganzoo export --space`; run it locally with `python app.py`.
-"""
-import os
-from pathlib import Path
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-
-from ganzoo.demo import build_demo, space_launch_kwargs  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-demo = build_demo([str(HERE)], include_catalog=False, title={title!r})
-
-if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=1).launch(**space_launch_kwargs())
-'''
-
-
 def space_launch_kwargs() -> dict:
     """``launch()`` arguments for a Space (its server listens on 0.0.0.0:7860)."""
     gr = _import_gradio()
     return {"server_name": "0.0.0.0", "server_port": int(os.environ.get("PORT", 7860)), "theme": _theme(gr)}
-
-
-def space_files(config: dict, *, install: str) -> dict[str, str]:
-    """``app.py`` and ``requirements.txt`` that make a model folder a Gradio Space.
-
-    ``install``: the pip requirement lines for ganzoo and the model's plugin (the
-    caller's packaging knows where they come from)."""
-    title = f"{config.get('name') or config.get('architecture', 'ganzoo')} (ganzoo)"
-    return {"app.py": SPACE_APP.format(title=title), "requirements.txt": install.rstrip("\n") + "\n"}

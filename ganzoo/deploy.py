@@ -28,14 +28,18 @@ import importlib.util
 import json
 import os
 import re
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from . import hub
 from .errors import GanzooError
 from .io import atomic_path
+from .nn import Generator
 
 __all__ = ["FORMATS", "OPSET", "ONNX_FILE", "TORCHSCRIPT_FILE", "Exported", "export_onnx", "export_torchscript",
            "export_generator"]
@@ -88,8 +92,6 @@ class _Conditional(nn.Module):
 
 def _prepare(G) -> tuple[nn.Module, bool]:
     """A float32 CPU copy of G in eval mode, wrapped so that its inputs are (z) or (z, labels)."""
-    from .nn import Generator
-
     if not isinstance(G, Generator):
         raise GanzooError(f"export: expected a ganzoo.Generator, got {type(G).__name__}")
     G = copy.deepcopy(G).float().cpu().eval()
@@ -180,9 +182,6 @@ def _quiet_native_output():
     """Hold back what the exporter's C++ side prints (torch 2.14's TorchScript exporter logs the
     whole graph to stderr on any failure, whatever ``verbose`` says): the error is reported as
     one line instead. Python's own streams are flushed around the switch."""
-    import sys
-    import tempfile
-
     sys.stdout.flush()
     sys.stderr.flush()
     saved = []
@@ -208,10 +207,8 @@ def _quiet_native_output():
 def _need_onnx() -> None:
     missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
-        from .hub import install_spec
-
         raise GanzooError(f"--format onnx needs {' and '.join(missing)}, which are not installed: install the extra "
-                          f"[onnx]: pip install {install_spec(extra='onnx')} (in a checkout: pip install -e '.[onnx]')")
+                          f"[onnx]: pip install {hub.install_spec(extra='onnx')} (in a checkout: pip install -e '.[onnx]')")
 
 
 def export_onnx(G, path: str | os.PathLike, *, label: str = "generator", opset: int = OPSET) -> Exported:
@@ -288,8 +285,6 @@ def export_generator(ref, out: str | os.PathLike, *, format: str, overwrite: boo
                      generator_weights: str = "auto") -> Exported:
     """``ganzoo export REF OUT --format onnx|torchscript``: load ``ref`` (anything :func:`ganzoo.load`
     takes, or a Generator) and write ``OUT/generator.onnx`` or ``OUT/generator.torchscript.pt``."""
-    from .nn import Generator
-
     if format not in FORMATS or format == "folder":
         raise GanzooError(f"export format {format!r}: use one of {', '.join(FORMATS)}")
     if format == "onnx":
@@ -303,9 +298,7 @@ def export_generator(ref, out: str | os.PathLike, *, format: str, overwrite: boo
     if isinstance(ref, Generator):
         G, label = ref, getattr(ref, "arch_name", "") or "generator"
     else:
-        from .hub import load
-
-        G, label = load(ref, generator_weights=generator_weights), str(ref)
+        G, label = hub.load(ref, generator_weights=generator_weights), str(ref)
     if format == "onnx":
         return export_onnx(G, target, label=label)
     return export_torchscript(G, target, label=label)

@@ -56,3 +56,14 @@ def register_datasets(register):
 
     The kind is then usable on the command line as ``--data NAME:PATH``.
     """
+
+
+@hookspec
+def register_commands(register):
+    """Add sub-commands to ``ganzoo`` (as simonw/llm's ``register_commands``): call
+    ``p = register(NAME, help=...)`` for each; it takes argparse's ``add_parser`` arguments and
+    returns the command's parser. ``p.add_argument(...)`` adds its options and
+    ``p.set_defaults(func=run)`` names the function that runs it, ``run(args) -> int`` (the exit
+    status; raise :class:`ganzoo.GanzooError` for a one-line error). ``ganzoo --help`` lists the
+    built-in commands only: the plugins are loaded when the command word is not a built-in one.
+    """

@@ -41,15 +41,11 @@ operand (the "base" of ``a − b + c``: ``c``) unless a label is given.
 plus an optional perceptual term, best restart kept. Errors are reported on the
 [0, 1] pixel scale: ``mse`` and ``psnr = 10·log10(1 / mse)`` dB.
 
-**Truncation** (:func:`truncate_latent`): BigGAN's truncation trick (Brock et al.
-2019, §3.1): every component with ``|z_i| > threshold`` is redrawn from N(0, 1) until
-it falls inside, so ``z`` follows a standard normal truncated to
-``[-threshold, threshold]`` and components already inside stay as they are. It applies
-only to N(0, I) latents; see :func:`check_gaussian`.
+**Truncation** (:func:`truncate_latent`, :func:`check_gaussian`): in :mod:`ganzoo.truncation`,
+re-exported here.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import importlib
 import math
@@ -62,9 +58,14 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
+from .data import FASHION_MNIST_CLASSES, decode_images
 from .errors import GanzooError
-from .io import refuse_pickle
+from .io import atomic_path, check_png_output, refuse_pickle
+from .metrics.fmnist import INPUT_SIZE, FmnistExtractor
+from .truncation import TRUNCATION_ROUNDS, check_gaussian, truncate_latent  # noqa: F401 (re-exported)
 
 __all__ = [
     "parse_seeds", "seed_latents", "check_gaussian", "truncate_latent", "load_latents", "save_latents",
@@ -72,13 +73,11 @@ __all__ = [
     "parse_expression", "combine", "Group", "seed_group", "class_group", "predicted_group", "file_group",
     "parse_group", "arithmetic", "ArithmeticResult", "save_arithmetic_grid", "resolve_classifier",
     "FmnistClassifierFn", "load_image", "project", "Projection", "psnr", "resolve_perceptual",
-    "FmnistFeatures", "add_latent_commands",
+    "FmnistFeatures",
 ]
 
 #: slerp falls back to lerp where |cos Ω| exceeds this (the usual shader/White threshold).
 SLERP_DOT_THRESHOLD = 0.9995
-#: truncation: rounds of redrawing before the remaining components are drawn by inverse CDF.
-TRUNCATION_ROUNDS = 100
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -121,57 +120,6 @@ def parse_seeds(text: str | int | Iterable[int]) -> list[int]:
     if not out:
         raise GanzooError(f"seeds {text!r}: no seeds given; write e.g. 3,17")
     return out
-
-
-def _is_custom_latent(G) -> bool:
-    from .nn import Generator
-
-    return getattr(type(G), "sample_latent", None) is not Generator.sample_latent
-
-
-def check_gaussian(G, what: str = "truncation") -> None:
-    """Raise :class:`GanzooError` unless ``G``'s latents are standard normal N(0, I).
-
-    A generator declares its latent law with a class attribute ``latent_distribution``
-    (``"normal"`` for N(0, I)); without one, the latent is taken to be N(0, I) when the
-    class keeps :meth:`ganzoo.Generator.sample_latent`, and unknown when it overrides it
-    (e.g. uniform or discrete codes), which is refused.
-    """
-    dist = getattr(G, "latent_distribution", None)
-    if dist is None:
-        dist = "unknown (it overrides sample_latent)" if _is_custom_latent(G) else "normal"
-    if dist != "normal":
-        raise GanzooError(f"{what} needs a standard normal latent, but {type(G).__name__}'s latent is {dist}; "
-                          f"drop --truncation for this model")
-
-
-def truncate_latent(z: torch.Tensor, threshold: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Redraw the components of ``z`` outside ``[-threshold, threshold]`` from N(0, 1) until inside.
-
-    The result is N(0, 1) truncated to ``[-threshold, threshold]`` (BigGAN's truncation
-    trick); components already inside are kept, so a seed's truncated latent agrees with
-    its untruncated one wherever it can. After :data:`TRUNCATION_ROUNDS` rounds (only
-    reached for tiny thresholds) the rest is drawn by the inverse CDF. Draws come from
-    ``generator`` (CPU) when given.
-    """
-    t = float(threshold)
-    if not math.isfinite(t) or t <= 0:
-        raise GanzooError(f"truncation {threshold!r}: use a threshold > 0, e.g. 0.7 (smaller: less varied samples)")
-    device = z.device
-    out = z.detach().to("cpu", copy=True)
-    for _ in range(TRUNCATION_ROUNDS):
-        bad = out.abs() > t
-        k = int(bad.sum())
-        if not k:
-            return out.to(device)
-        out[bad] = torch.randn(k, generator=generator, dtype=out.dtype)
-    bad = out.abs() > t
-    k = int(bad.sum())
-    if k:
-        lo = 0.5 * (1.0 + math.erf(-t / math.sqrt(2.0)))
-        u = torch.rand(k, generator=generator, dtype=torch.float64) * (1.0 - 2.0 * lo) + lo
-        out[bad] = torch.special.ndtri(u).clamp_(-t, t).to(out.dtype)
-    return out.to(device)
 
 
 def seed_latents(G, seeds: Sequence[int] | str, *, truncation: float | None = None
@@ -218,8 +166,6 @@ def load_latents(path: str | os.PathLike, latent_dim: int | None = None
         if suffix == ".npy":
             z = torch.from_numpy(np.load(path, allow_pickle=False).astype(np.float32))
         elif suffix == ".safetensors":
-            from safetensors.torch import load_file
-
             tensors = load_file(str(path))
             if "z" in tensors:
                 z = tensors["z"]
@@ -251,8 +197,6 @@ def save_latents(path: str | os.PathLike, z: torch.Tensor, labels: torch.Tensor 
 
     ``.npy`` holds only ``z``; labels of a conditional model need ``.safetensors``.
     """
-    from .io import atomic_path
-
     path = Path(path).expanduser()
     _refuse_pickle(path)
     z = z.detach().float().cpu().contiguous()
@@ -266,8 +210,6 @@ def save_latents(path: str | os.PathLike, z: torch.Tensor, labels: torch.Tensor 
             with open(tmp, "wb") as f:
                 np.save(f, z.numpy(), allow_pickle=False)
         else:
-            from safetensors.torch import save_file
-
             tensors = {"z": z}
             if labels is not None:
                 tensors["labels"] = torch.as_tensor(labels, dtype=torch.long).reshape(-1).cpu().contiguous()
@@ -458,8 +400,6 @@ def save_gif(images: torch.Tensor, path: str | os.PathLike, *, duration: int = 1
     back again (frames ``1 .. n-2`` reversed appended). Note that GIF encoders merge
     identical consecutive frames, so a path whose images do not change has fewer frames.
     """
-    from .io import atomic_path
-
     frames = [_pil(x, scale) for x in images]
     if boomerang and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
@@ -481,8 +421,6 @@ def save_strip(images: torch.Tensor, path: str | os.PathLike, *, nrow: int | Non
     do not pay for importing torchvision.
     """
     from PIL import Image
-
-    from .io import atomic_path, check_png_output
 
     check_png_output(path)
     n = images.shape[0]
@@ -662,9 +600,6 @@ class FmnistClassifierFn:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, device="cpu") -> None:
-        from .data import FASHION_MNIST_CLASSES
-        from .metrics.fmnist import FmnistExtractor
-
         self.extractor = FmnistExtractor(path, device=device)
         self.class_names = list(FASHION_MNIST_CLASSES)
         self.description = self.extractor.description
@@ -868,8 +803,6 @@ def save_arithmetic_grid(result: ArithmeticResult, path: str | os.PathLike, *, s
     on the left. Written atomically."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from .io import atomic_path, check_png_output
-
     check_png_output(path)
     rows: list[tuple[str, list[torch.Tensor], torch.Tensor, str]] = []  # caption, samples, mean, note
     for i, (c, name) in enumerate(result.terms):
@@ -924,8 +857,6 @@ def load_image(path: str | os.PathLike, G) -> torch.Tensor:
     """An image file → ``(1, C, H, W)`` in [-1, 1] at ``G``'s size and channels, prepared as
     ``ganzoo.data`` prepares folders: EXIF orientation, centered square crop, antialiased
     bicubic resize, RGB or gray (alpha composited onto white)."""
-    from .data import decode_images
-
     path = Path(path).expanduser()
     if not path.is_file():
         raise GanzooError(f"{path}: no such image file")
@@ -949,8 +880,6 @@ class FmnistFeatures(torch.nn.Module):
 
     def __init__(self, path=None, device="cpu") -> None:
         super().__init__()
-        from .metrics.fmnist import INPUT_SIZE, FmnistExtractor
-
         self.size = INPUT_SIZE
         self.net = FmnistExtractor(path, device=device).model
         self.net.requires_grad_(False).eval()
@@ -1111,8 +1040,6 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
         encoder_mse = float(mse0[enc].min()) if enc else None  # the best class's, for a conditional model
         best_z, best = z0.clone(), per0.clone()
         if encoder != "only" and steps > 0:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=steps, desc="projecting", unit="step", disable=not progress, dynamic_ncols=True,
                        leave=False)
             z = z0.clone().requires_grad_(True)
@@ -1154,228 +1081,3 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
     return Projection(best_z[i:i + 1].detach().cpu(), int(lab) if lab is not None else None, img.cpu(), x.cpu(),
                       mse, psnr(mse), l1, float(best[i]), kinds[i], start_mse, encoder_mse,
                       [float(v) for v in best.cpu()], steps if encoder != "only" else 0)
-
-
-# ---- CLI --------------------------------------------------------------------------------------
-def _load(args):
-    from .hub import load
-
-    return load(args.ref, device=args.device)
-
-
-def _split_points(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def _scale(args, G) -> int:
-    return max(1, int(args.scale)) if args.scale else 1
-
-
-def cmd_interpolate(args) -> int:
-    from .io import check_output_file
-
-    out = Path(args.output)
-    ext = out.suffix.lower()
-    if ext not in (".gif", ".png"):
-        raise GanzooError(f"{out}: write .gif (animation) or .png (strip/grid)")
-    check_output_file(out)
-    points: list = _split_points(args.seeds) if args.seeds else []
-    points += list(args.latent or [])
-    if not points:
-        raise GanzooError("interpolate needs at least two points: --seeds 3,17 (seeds or latent files)")
-    if args.save_latents is not None:
-        check_output_file(args.save_latents, what="--save-latents")
-    G = _load(args)
-    from .cli import check_sample_memory
-
-    check_sample_memory(G, args.steps * max(1, len(points) - 1) * (args.scale or 1) ** 2, f"--steps {args.steps}")
-    res = interpolate(G, points, steps=args.steps, method="slerp" if args.slerp else "lerp", label=args.label,
-                      truncation=args.truncation)
-    scale = _scale(args, G)
-    if ext == ".gif":
-        save_gif(res.images, out, duration=args.duration, scale=scale, boomerang=args.boomerang)
-        what = f"{res.images.shape[0] + (max(0, res.images.shape[0] - 2) if args.boomerang else 0)}-frame GIF"
-    else:
-        save_strip(res.segments(), out, nrow=res.steps, scale=scale)
-        what = ("strip" if res.points == 2 else f"grid ({res.points - 1} rows)") + f" of {res.steps} per row"
-    if args.save_latents:
-        save_latents(args.save_latents, res.z, res.labels)
-    print(f"wrote {res.method} interpolation through {res.points} points, {what}, to {out}")
-    return 0
-
-
-def cmd_arithmetic(args) -> int:
-    if not args.group:
-        raise GanzooError("bind the expression's names with --group NAME=SEEDS (or class:NAME, pred:NAME, file:PATH)")
-    # parse the expression before loading anything, so a typo fails fast
-    names = []
-    for text in args.group:
-        if "=" not in text:
-            raise GanzooError(f"--group {text!r}: write NAME=SEEDS, NAME=class:CLASS, NAME=pred:CLASS "
-                              "or NAME=file:PATH")
-        names.append(_check_name(text.split("=", 1)[0]))
-    dup = [n for n, c in Counter(names).items() if c > 1]
-    if dup:
-        raise GanzooError(f"--group {dup[0]} is bound twice; give each group its own name")
-    parse_expression(args.expr, names)
-    from .io import check_png_output
-
-    check_png_output(args.output)
-    if args.save_latent is not None:
-        from .io import check_output_file
-
-        check_output_file(args.save_latent, what="--save-latent")
-    G = _load(args)
-    from .cli import check_sample_memory
-
-    check_sample_memory(G, (max(args.pool, args.per_group) + args.variations) * len(args.group)
-                        * (args.scale or 1) ** 2, "--pool/--per-group/--variations")
-    cache: dict = {}
-    groups = {}
-    for text in args.group:
-        g = parse_group(G, text, classifier=args.classifier, per_group=args.per_group, pool=args.pool,
-                        pool_seed=args.pool_seed, truncation=args.truncation, _cache=cache)
-        groups[g.name] = g
-    res = arithmetic(G, args.expr, groups, label=args.label, variations=args.variations, noise=args.noise,
-                     seed=args.seed)
-    save_arithmetic_grid(res, args.output, scale=_scale(args, G))
-    if args.save_latent:
-        save_latents(args.save_latent, res.z[None],
-                     torch.tensor([res.label]) if res.label is not None else None)
-    for c, name in res.terms:
-        print(f"  {c:+g} x {name}: mean of {groups[name].z.shape[0]} latents ({groups[name].source})")
-    lab = ""
-    if res.label is not None:
-        cn = getattr(G, "class_names", None) or []
-        lab = f", label {cn[res.label] if res.label < len(cn) else res.label}"
-    print(f"wrote {args.expr.strip()} (|z| = {float(res.z.norm()):.2f}{lab}) to {args.output}")
-    return 0
-
-
-def cmd_project(args) -> int:
-    from .io import check_png_output, write_json
-
-    if args.output is not None:
-        check_png_output(args.output)
-    from .io import check_output_file
-
-    for flag, path in (("--save-latent", args.save_latent), ("--json", args.json)):
-        if path is not None:
-            check_output_file(path, what=flag)
-    G = _load(args)
-    from .cli import check_sample_memory
-
-    check_sample_memory(G, 2 * max(1, args.restarts), f"--restarts {args.restarts}")
-    target = load_image(args.image, G)
-    res = project(G, target, steps=args.steps, restarts=args.restarts, lr=args.lr, loss=args.loss,
-                  perceptual=args.perceptual, perceptual_weight=args.perceptual_weight,
-                  latent_weight=args.latent_weight, label=args.label, seed=args.seed, encoder=args.encoder,
-                  progress=not args.quiet)
-    if args.output:
-        save_strip(torch.cat([res.target, res.image]), args.output, nrow=2, scale=_scale(args, G))
-    if args.save_latent:
-        save_latents(args.save_latent, res.z, torch.tensor([res.label]) if res.label is not None else None)
-    if args.json:
-        write_json(args.json, {"image": str(args.image), "ref": str(args.ref), **res.as_dict()})
-    lab = ""
-    if res.label is not None:
-        cn = getattr(G, "class_names", None) or []
-        lab = f", label {cn[res.label] if res.label < len(cn) else res.label}"
-    before = [f"random starts MSE {res.start_mse:.4f}"] if math.isfinite(res.start_mse) else []
-    if res.encoder_mse is not None:
-        before.append(f"encoder alone MSE {res.encoder_mse:.4f}")
-    print(f"projected {args.image}: MSE {res.mse:.4f}, PSNR {res.psnr:.2f} dB ([0,1] pixel scale; "
-          f"{', '.join(before)}), best run from {res.start}{lab}, {res.steps} steps"
-          + (f"; wrote {args.output} (target | reconstruction)" if args.output else "")
-          + (f", latent {args.save_latent}" if args.save_latent else ""))
-    return 0
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    from .cli import add_threads_option
-
-    p.add_argument("ref", help="pretrained name, model folder, run directory, or Hub id org/name[@revision]")
-    p.add_argument("--label", help="class name or index for conditional models")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1")
-    add_threads_option(p)
-
-
-def _truncation_arg(p: argparse.ArgumentParser) -> None:
-    from .cli import finite_float
-
-    p.add_argument("--truncation", type=finite_float(0.0, exclusive=True), metavar="T",
-                   help="truncation trick: seeds' latent components with |z| > T are redrawn (N(0,1) truncated "
-                        "to [-T, T], as BigGAN); N(0, I) latents only")
-
-
-def add_latent_commands(sub) -> None:
-    """Register ``ganzoo interpolate``, ``ganzoo arithmetic`` and ``ganzoo project``."""
-    from .cli import finite_float, int_at_least, positive_int, seed_int
-
-    p = sub.add_parser(
-        "interpolate", help="images along a lerp/slerp path between seeds or latent files (GIF or PNG)",
-        description="Seed S is the latent of `ganzoo sample REF -n 1 --seed S`. The format follows -o: .gif "
-                    "animates the path; .png is a strip (two points) or a row per segment (more points).")
-    _common(p)
-    p.add_argument("--seeds", "--points", dest="seeds", metavar="S1,S2,...",
-                   help="path points: seeds, seed ranges (40-42) or latent files (.npy/.safetensors)")
-    p.add_argument("--latent", action="append", metavar="FILE", help="a latent file to add as point(s) at the end")
-    p.add_argument("--steps", type=int_at_least(2), default=10, help="images per segment, both ends included (default 10)")
-    p.add_argument("--slerp", action="store_true", help="spherical interpolation (default: linear)")
-    p.add_argument("-o", "--output", default="interpolation.gif", help=".gif or .png")
-    p.add_argument("--duration", type=positive_int, default=100, help="GIF: ms per frame (default 100)")
-    p.add_argument("--boomerang", action="store_true", help="GIF: play the path back again")
-    p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge each image by this integer factor (nearest)")
-    p.add_argument("--save-latents", metavar="FILE", help="write the path's latents (.npy/.safetensors)")
-    _truncation_arg(p)
-    p.set_defaults(func=cmd_interpolate)
-
-    p = sub.add_parser(
-        "arithmetic", help="latent arithmetic on mean latents of sample groups: --expr 'a - b + c'",
-        description="Each --group NAME=... is a group of samples; its mean latent is the operand NAME. "
-                    "NAME=3,17,40-45 (seeds), NAME=class:CLASS (a conditional model's class), "
-                    "NAME=pred:CLASS (samples a --classifier assigns to CLASS), NAME=file:PATH (latents, "
-                    "e.g. from `ganzoo project --save-latent`). The grid shows a row per operand (samples, "
-                    "then the mean's image) and the result.")
-    _common(p)
-    p.add_argument("--group", action="append", metavar="NAME=SPEC", help="bind a name (repeat)")
-    p.add_argument("--expr", required=True, help="e.g. 'smile_woman - neutral_woman + neutral_man', '0.5*a + b'")
-    p.add_argument("--classifier", help="for pred: groups: fmnist, fmnist:WEIGHTS.safetensors, or package.module:name")
-    p.add_argument("--per-group", type=int_at_least(1, MAX_SEEDS), default=3, help="samples per class:/pred: group (default 3)")
-    p.add_argument("--pool", type=int_at_least(1, MAX_SEEDS), default=256, help="pred: seeds searched (default 256)")
-    p.add_argument("--pool-seed", type=int_at_least(0, 2 ** 64 - 1 - MAX_SEEDS), default=0,
-                   help="first seed of class:/pred: groups (default 0)")
-    p.add_argument("--variations", type=int_at_least(0, MAX_SEEDS), default=3, help="result images with noise added (default 3)")
-    p.add_argument("--noise", type=finite_float(0.0), default=0.25, help="uniform noise amplitude of the variations")
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of the variations' noise")
-    p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge each image by this integer factor")
-    p.add_argument("-o", "--output", default="arithmetic.png", help="PNG to write")
-    p.add_argument("--save-latent", metavar="FILE", help="write the result's latent (.npy/.safetensors)")
-    _truncation_arg(p)
-    p.set_defaults(func=cmd_arithmetic)
-
-    p = sub.add_parser(
-        "project", help="find the latent of a real image (optimisation, or a BiGAN encoder)",
-        description="Loads IMAGE like ganzoo.data (centre crop, resize, RGB/gray), optimises z with Adam from "
-                    "several random starts (and G.encode(IMAGE) when the model has an encoder) and keeps the "
-                    "best. MSE and PSNR are on the [0, 1] pixel scale.")
-    _common(p)
-    p.add_argument("image", help="the image file (jpg, png, ...)")
-    p.add_argument("--steps", type=int_at_least(0, 10 ** 7), default=300, help="Adam steps (default 300)")
-    p.add_argument("--restarts", type=int_at_least(0, 10 ** 4), default=4, help="random starts (default 4)")
-    p.add_argument("--lr", type=finite_float(0.0, exclusive=True), default=0.05,
-                   help="Adam learning rate, cosine-annealed (default 0.05)")
-    p.add_argument("--loss", choices=("l2", "l1"), default="l2", help="pixel loss (default l2)")
-    p.add_argument("--perceptual", help="feature network for a perceptual term: none, fmnist, package.module:name")
-    p.add_argument("--perceptual-weight", type=finite_float(0.0), default=0.1,
-                   help="weight of the perceptual term (with --perceptual)")
-    p.add_argument("--latent-weight", type=finite_float(0.0), default=0.0, help="weight of the (|z|^2/D - 1)^2 prior term")
-    p.add_argument("--encoder", choices=("auto", "only", "off"), default="auto",
-                   help="use G.encode when the model has one: as a start (auto), alone (only), or not (off)")
-    p.add_argument("--seed", type=seed_int, default=0, help="seed of the random starts")
-    p.add_argument("-o", "--output", help="PNG: target | reconstruction")
-    p.add_argument("--scale", type=int_at_least(1, 64), help="enlarge the PNG's images by this integer factor")
-    p.add_argument("--save-latent", metavar="FILE", help="write the latent (.npy, or .safetensors with the label)")
-    p.add_argument("--json", metavar="FILE", help="write the errors and settings as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_project)

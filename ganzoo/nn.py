@@ -17,6 +17,7 @@ import torch.fx
 from torch import nn
 
 from . import precision
+from .truncation import check_gaussian, truncate_latent
 from .errors import GanzooError
 
 __all__ = ["Generator", "Discriminator", "WrapperAttributes"]
@@ -240,8 +241,6 @@ class Generator(_GANModule):
         elif labels is not None:
             raise ValueError("this generator is unconditional: it takes no labels")
         if truncation is not None:
-            from .latent import check_gaussian, truncate_latent  # latent imports nn (truncation's leaf: a seam)
-
             check_gaussian(self)
             if gen is not None and self.num_classes and labels_given:
                 torch.randint(self.num_classes, (n,), generator=gen)  # the same stream as without labels

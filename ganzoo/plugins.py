@@ -98,6 +98,13 @@ def _wanted() -> set[str] | None:
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
+def plugin_manager() -> pluggy.PluginManager:
+    """The pluggy manager behind the registry, every installed plugin registered: for a hook the
+    registry does not collect (``register_commands``, which the command line calls with its own
+    ``register``)."""
+    return _plugin_manager()
+
+
 def _plugin_manager() -> pluggy.PluginManager:
     global _pm
     if _pm is not None:

@@ -1,6 +1,8 @@
-"""A model folder made a Hugging Face Space: ganzoo's demo of the model, served by Gradio.
+"""A model folder made a Hugging Face Space (Gradio SDK): ``app.py`` serving ganzoo's demo of the folder,
+``requirements.txt``, and the card's Space metadata (``ganzoo export --space``).
 
-Apart from the hub, because the demo imports the hub to serve a model: the hub never imports the demo.
+Apart from the demo, which loads models through the hub, and from the hub, which this module uses for the card:
+the hub reaches :func:`write_space` on first use. The page itself is :func:`ganzoo.demo.build_demo`.
 """
 from __future__ import annotations
 
@@ -11,12 +13,38 @@ from typing import Any
 
 from huggingface_hub import ModelCard
 
-from .demo import space_files
 from .hub.card import model_card
 from .hub.folder import CARD_NAME, PROJECT_URL, _folder_config
 from .io import atomic_path
 
-__all__ = ["write_space"]
+__all__ = ["SPACE_APP", "space_files", "write_space"]
+
+SPACE_APP = '''"""A Hugging Face Space: the ganzoo demo of the model folder this file sits in.
+
+Written by `ganzoo export --space`; run it locally with `python app.py`.
+"""
+import os
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from ganzoo.demo import build_demo, space_launch_kwargs  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+demo = build_demo([str(HERE)], include_catalog=False, title={title!r})
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=1).launch(**space_launch_kwargs())
+'''
+
+
+def space_files(config: dict, *, install: str) -> dict[str, str]:
+    """``app.py`` and ``requirements.txt`` that make a model folder a Gradio Space.
+
+    ``install``: the pip requirement lines for ganzoo and the model's plugin (the
+    caller's packaging knows where they come from)."""
+    title = f"{config.get('name') or config.get('architecture', 'ganzoo')} (ganzoo)"
+    return {"app.py": SPACE_APP.format(title=title), "requirements.txt": install.rstrip("\n") + "\n"}
 
 
 def _space_requirements(config: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo import eval as geval
+from ganzoo.cli import eval as cli_eval
 from ganzoo.cli import main
 from ganzoo.data import load_dataset
 from ganzoo.errors import GanzooError
@@ -105,7 +106,7 @@ def model_folder(tmp_path, tiny_models, monkeypatch) -> Path:
         assert Path(ref) == folder
         return (G, D) if discriminator else G
 
-    monkeypatch.setattr(geval, "_load_model", fake_load)
+    monkeypatch.setattr(cli_eval, "_load_model", fake_load)
     return folder
 
 

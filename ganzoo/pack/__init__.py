@@ -10,19 +10,20 @@ Only the latest checkpoint is copied unless ``all_checkpoints``.
 
     python -m ganzoo.pack pack runs/x packed/x --max-mb 16
     python -m ganzoo.pack unpack packed/x runs/x
+
+(The command line is :mod:`ganzoo.cli.pack`; ``python -m ganzoo.pack`` runs it.)
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
-from .errors import GanzooError
-from .io import atomic_path
+from ..errors import GanzooError
+from ..io import atomic_path
+from ..runfolder import latest_checkpoint
 
 __all__ = ["pack", "unpack", "MANIFEST_SUFFIX"]
 
@@ -42,8 +43,6 @@ def _files(run: Path, all_checkpoints: bool) -> list[Path]:
     skip: set[Path] = set()
     ck = run / "checkpoints"
     if not all_checkpoints and ck.is_dir():
-        from .trainer import latest_checkpoint
-
         latest = latest_checkpoint(run)
         skip = {p for p in ck.iterdir() if p.is_dir() and p != latest}
     out = []
@@ -127,32 +126,3 @@ def unpack(packed: str | os.PathLike, out: str | os.PathLike | None = None) -> P
             p.unlink()
         manifest.unlink()
     return target
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ganzoo.pack", description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("pack", help="copy RUN into OUT with no file over --max-mb")
-    p.add_argument("run")
-    p.add_argument("out")
-    p.add_argument("--max-mb", type=float, default=16.0, help="largest file, in MiB (default 16)")
-    p.add_argument("--all-checkpoints", action="store_true", help="copy every checkpoint, not only the latest")
-    u = sub.add_parser("unpack", help="join the parts of PACKED (into OUT, or in place)")
-    u.add_argument("packed")
-    u.add_argument("out", nargs="?")
-    args = ap.parse_args(argv)
-    try:
-        if args.cmd == "pack":
-            files = pack(args.run, args.out, max_bytes=int(args.max_mb * 2**20), all_checkpoints=args.all_checkpoints)
-            biggest = max((f.stat().st_size for f in files), default=0)
-            print(f"packed {args.run} into {args.out}: {len(files)} files, the largest {biggest / 2**20:.1f} MiB")
-        else:
-            print(f"unpacked into {unpack(args.packed, args.out)}")
-    except GanzooError as exc:
-        print(f"ganzoo.pack: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

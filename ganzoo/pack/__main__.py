@@ -1,0 +1,6 @@
+"""``python -m ganzoo.pack``: see :mod:`ganzoo.cli.pack`."""
+import sys
+
+from ..cli.pack import main
+
+sys.exit(main())
