@@ -38,8 +38,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import PIL
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps
 
 from .errors import GanzooError, GanzooWarning
 from .io import atomic_path, cache_dir as io_cache_dir
@@ -322,8 +324,6 @@ def _file_stats(root: Path, files: Sequence[str]) -> list[list]:
 
 
 def _cache_key(kind: str, root: Path, files: Sequence[str], **params: Any) -> str:
-    import PIL
-
     key = {
         "kind": kind,
         "path": str(root.resolve()),
@@ -598,8 +598,6 @@ def _decode_one(path: Path, size: int, mode: str) -> torch.Tensor:
     and is several times faster. EXIF orientation is applied; alpha is
     composited onto white.
     """
-    from PIL import Image, ImageOps
-
     with Image.open(path) as im:
         im.draft(mode, (size, size))  # JPEG: let libjpeg decode at a reduced scale when it can
         im.load()
@@ -618,8 +616,6 @@ def _decode_one(path: Path, size: int, mode: str) -> torch.Tensor:
 
 
 def _to_mode(im, mode: str):
-    from PIL import Image
-
     if im.mode == mode:
         return im
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / float gray: scale, don't clip

@@ -51,7 +51,7 @@ RANDOM_LABEL = "(the seed's own)"
 def _import_gradio():
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no network: no analytics, no version check
     try:
-        import gradio as gr
+        import gradio as gr  # optional dependency (the demo extra), and seconds of start-up time
     except ImportError:
         raise GanzooError("`ganzoo demo` needs Gradio: pip install 'ganzoo[demo]' (or pip install gradio)") from None
     return gr

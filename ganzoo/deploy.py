@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from . import hub
 from .errors import GanzooError
@@ -114,8 +115,6 @@ def _bake_reparametrizations(G: nn.Module) -> None:
     deep copy shares with the original network. The older hook-based ``spectral_norm`` and
     ``weight_norm`` (per-instance hooks) are removed by their ``remove_*`` functions.
     """
-    from torch.nn.utils import parametrize
-
     for module in G.modules():
         if parametrize.is_parametrized(module):
             values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
@@ -214,8 +213,8 @@ def _need_onnx() -> None:
 def export_onnx(G, path: str | os.PathLike, *, label: str = "generator", opset: int = OPSET) -> Exported:
     """Write ``G`` as ONNX to ``path`` and check it with ONNX Runtime (see the module's docstring)."""
     _need_onnx()
-    import onnx
-    import onnxruntime as ort
+    import onnx  # optional dependency (checked just above): only ONNX export needs it
+    import onnxruntime as ort  # optional dependency, as onnx
 
     wrapper, conditional = _prepare(G)
     G = wrapper.G

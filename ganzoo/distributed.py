@@ -123,7 +123,7 @@ def _env_store(info: DistInfo, timeout: datetime.timedelta):
         addr, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
     except (KeyError, ValueError):
         raise GanzooError("MASTER_ADDR/MASTER_PORT are not set; start the job with torchrun") from None
-    from torch.distributed.rendezvous import _create_c10d_store
+    from torch.distributed.rendezvous import _create_c10d_store  # only for torchrun jobs; torch builds without distributed lack it
 
     return _create_c10d_store(addr, port, info.rank, info.world_size, timeout)
 

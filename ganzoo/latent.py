@@ -58,6 +58,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw, ImageFont
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
@@ -386,8 +387,6 @@ def _to_uint8_hwc(img: torch.Tensor, scale: int = 1) -> np.ndarray:
 
 
 def _pil(img: torch.Tensor, scale: int = 1):
-    from PIL import Image
-
     a = _to_uint8_hwc(img, scale)
     return Image.fromarray(a[:, :, 0], "L") if a.shape[2] == 1 else Image.fromarray(a, "RGB")
 
@@ -420,8 +419,6 @@ def save_strip(images: torch.Tensor, path: str | os.PathLike, *, nrow: int | Non
     black pixels around every image), drawn with numpy and Pillow, so that these commands
     do not pay for importing torchvision.
     """
-    from PIL import Image
-
     check_png_output(path)
     n = images.shape[0]
     if n == 0:
@@ -801,8 +798,6 @@ def save_arithmetic_grid(result: ArithmeticResult, path: str | os.PathLike, *, s
     """A PNG: a row per operand (its samples, then its mean-latent image, right of a gap)
     and a last row with the result (noise variations, then the result itself), captioned
     on the left. Written atomically."""
-    from PIL import Image, ImageDraw, ImageFont
-
     check_png_output(path)
     rows: list[tuple[str, list[torch.Tensor], torch.Tensor, str]] = []  # caption, samples, mean, note
     for i, (c, name) in enumerate(result.terms):

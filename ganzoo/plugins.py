@@ -12,8 +12,12 @@ import difflib
 import importlib
 import importlib.metadata as md
 import os
+import sys
 import threading
+import tomllib
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -27,7 +31,7 @@ ENTRY_POINT_GROUP = "ganzoo"
 PLUGINS_ENV = "GANZOO_PLUGINS"
 BUILTIN_MODULES = ("ganzoo.builtins.objectives", "ganzoo.builtins.datasets")
 
-__all__ = ["get_registry", "register_plugin", "unregister_plugin", "reset", "Registry"]
+__all__ = ["get_registry", "plugin_manager", "register_plugin", "unregister_plugin", "reset", "Registry"]
 
 
 @dataclass
@@ -265,11 +269,6 @@ def register_checkout_plugins(root) -> tuple[list[str], list[tuple[str, str]]]:
     """Register the plugins of a plain checkout (``ROOT/plugins/*/``, e.g. for ``hubconf.py``) that the
     registry lacks: each folder goes on ``sys.path`` and its entry points are registered under its
     distribution's name. Returns (registered, failed); one broken plugin warns and does not hide the others."""
-    import sys  # stdlib, for a checkout's hubconf.py only (kept out of the module's imports, which C owns)
-    import tomllib
-    import warnings
-    from pathlib import Path
-
     wanted = _wanted()  # GANZOO_PLUGINS, when set, restricts these too
     registered, failed = [], []
     for pyproject in sorted((Path(root) / "plugins").glob("*/pyproject.toml")):

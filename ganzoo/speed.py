@@ -72,6 +72,7 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
 
 from .io import cache_dir, write_json
 from .precision import autocast, bf16_supported, cpu_bf16_native, cpu_features
@@ -670,8 +671,6 @@ def optimize_for_inference(G: nn.Module, *, example_inputs: tuple[torch.Tensor, 
 
 
 def _run_passes(gm: fx.GraphModule, passes, example_inputs) -> tuple[fx.GraphModule, list[str]]:
-    from torch.fx.passes.shape_prop import ShapeProp
-
     done: list[str] = []
     with torch.no_grad():  # shapes once: the passes keep every surviving node's output shape
         ShapeProp(gm).propagate(*example_inputs)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import GanzooError
@@ -83,9 +85,6 @@ class FmnistExtractor:
               f"(torch, the filter ganzoo.data uses), scaled to [-1, 1]")
 
     def __init__(self, path: str | Path | None = None, device: torch.device | str = "cpu") -> None:
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
         path = Path(path) if path is not None else WEIGHTS
         if not path.is_file():
             raise GanzooError(f"{path}: the Fashion-MNIST classifier weights are missing; reinstall ganzoo "
