@@ -34,6 +34,28 @@ def tiny_plugin():
     plugins.unregister_plugin("tiny-test-plugin")
 
 
+@pytest.fixture(scope="module")
+def tiny_arch():
+    """The tiny fixture architecture for a whole test module; where it is already visible (an installed
+    copy's entry point) it is left as it is."""
+    mine = "tiny" not in plugins.get_registry().architectures
+    if mine:
+        plugins.register_plugin(ganzoo_tiny, name="tiny-module-tests")
+    yield TINY
+    if mine:
+        plugins.unregister_plugin("tiny-module-tests")
+
+
+@pytest.fixture(scope="module")
+def no_loss_plots():
+    """Training without drawing loss.png (about 2 s a run on 2 cores), for modules that train many tiny runs."""
+    import ganzoo.trainer
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ganzoo.trainer.Trainer, "plot_losses", lambda self: None)
+        yield
+
+
 def write_idx(folder: Path, split: str, images: torch.Tensor, labels: torch.Tensor) -> None:
     """Write Fashion-MNIST-style IDX .gz files (uint8 images (N, 28, 28), labels (N,))."""
     prefix = "train" if split == "train" else "t10k"

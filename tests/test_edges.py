@@ -32,21 +32,9 @@ from hub_standin import HubStandin  # noqa: E402
 
 
 # ---- fixtures ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module", autouse=True)
-def no_loss_plots():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ganzoo.trainer.Trainer, "plot_losses", lambda self: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_loss_plots")  # loss.png (~2 s a run) is not what these tests are about
 
 
-@pytest.fixture(scope="module")
-def tiny_arch():
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-edge-tests")
-    yield ganzoo_tiny.TINY
-    if mine:
-        plugins.unregister_plugin("tiny-edge-tests")
 
 
 def _idx(folder: Path, n: int = 16) -> str:
@@ -311,14 +299,8 @@ def test_bad_revisions_and_repo_ids_are_refused_before_any_download(standin, ref
 
 
 @pytest.fixture
-def standin(monkeypatch, tmp_path):
-    server = HubStandin().start()
-    monkeypatch.setattr(hf_constants, "ENDPOINT", server.url)
-    monkeypatch.setattr(hf_constants, "HUGGINGFACE_CO_URL_TEMPLATE", server.url + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    yield server
-    server.stop()
+def standin(hub_standin):
+    return hub_standin  # conftest's Hub stand-in, under this module's name
 
 
 def test_a_good_revision_still_downloads(standin, folder):

@@ -60,19 +60,6 @@ def standin(tmp_path, monkeypatch) -> Path:
     return path
 
 
-@pytest.fixture
-def tiny_arch():
-    """The tiny fixture architecture (it may already be visible as an installed entry point)."""
-    import ganzoo_tiny
-
-    from ganzoo import plugins
-
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-eval-tests")
-    yield ganzoo_tiny.TINY
-    if mine:
-        plugins.unregister_plugin("tiny-eval-tests")
 
 
 @pytest.fixture

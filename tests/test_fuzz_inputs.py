@@ -27,14 +27,6 @@ from ganzoo.trainer import TrainConfig, train
 
 
 # ---- fixtures ---------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def tiny_arch():
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-fuzz-tests")
-    yield ganzoo_tiny.TINY
-    if mine:
-        plugins.unregister_plugin("tiny-fuzz-tests")
 
 
 def _idx_bytes(n: int = 8, rows: int = 28, cols: int = 28, magic: int = 0x803) -> tuple[bytes, bytes]:

@@ -29,23 +29,9 @@ FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 
 
 # ---- fixtures: one tiny run and its model folder for the whole module -------------------------
-@pytest.fixture(scope="module", autouse=True)
-def no_loss_plots():
-    """Drawing loss.png takes ~2 s a run on 2 cores and is not what these tests are about."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ganzoo.trainer.Trainer, "plot_losses", lambda self: None)
-        yield
+pytestmark = pytest.mark.usefixtures("no_loss_plots")  # loss.png (~2 s a run) is not what these tests are about
 
 
-@pytest.fixture(scope="module")
-def tiny_arch():
-    # the fixture plugin may already be visible as an entry point (a pip-installed copy's egg-info)
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-hub-tests")
-    yield ganzoo_tiny.TINY
-    if mine:
-        plugins.unregister_plugin("tiny-hub-tests")
 
 
 @pytest.fixture(scope="module")

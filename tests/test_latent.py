@@ -19,14 +19,6 @@ from ganzoo.metrics.fmnist import WEIGHTS as FMNIST_WEIGHTS
 torch.set_num_threads(1)  # a shared machine: one thread, no OpenMP spin-waits
 
 
-@pytest.fixture(scope="module")
-def tiny_arch():
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-latent-tests")
-    yield ganzoo_tiny.TINY
-    if mine:
-        plugins.unregister_plugin("tiny-latent-tests")
 
 
 def _G(num_classes: int = 0, seed: int = 0):

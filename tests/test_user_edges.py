@@ -28,18 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 RELEASED = sorted(json.loads((REPO / "ganzoo" / "catalog.json").read_text())["models"])
 
 
-@pytest.fixture
-def tiny_arch():
-    import ganzoo_tiny
-
-    from ganzoo import plugins
-
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-edge-tests")
-    yield ganzoo_tiny.TINY
-    if mine:
-        plugins.unregister_plugin("tiny-edge-tests")
 
 
 def _subparsers(parser: argparse.ArgumentParser, prefix=()):
