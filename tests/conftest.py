@@ -29,9 +29,14 @@ from ganzoo_tiny import TINY  # noqa: E402
 
 @pytest.fixture
 def tiny_plugin():
-    plugins.register_plugin(ganzoo_tiny, name="tiny-test-plugin")
+    """The tiny fixture architecture for one test (left as it is where a module's ``tiny_arch`` or an
+    installed copy already provides it)."""
+    mine = "tiny" not in plugins.get_registry().architectures
+    if mine:
+        plugins.register_plugin(ganzoo_tiny, name="tiny-test-plugin")
     yield TINY
-    plugins.unregister_plugin("tiny-test-plugin")
+    if mine:
+        plugins.unregister_plugin("tiny-test-plugin")
 
 
 @pytest.fixture(scope="module")
