@@ -27,28 +27,27 @@ import ganzoo_tiny  # noqa: E402
 from ganzoo_tiny import TINY  # noqa: E402
 
 
-@pytest.fixture
-def tiny_plugin():
-    """The tiny fixture architecture for one test (left as it is where a module's ``tiny_arch`` or an
-    installed copy already provides it)."""
+def _tiny_registered(name: str):
+    """Register the tiny fixture architecture under ``name`` for the fixture's life, unless it is already
+    visible (a module's ``tiny_arch``, or an installed copy's entry point): then it is left as it is."""
     mine = "tiny" not in plugins.get_registry().architectures
     if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-test-plugin")
+        plugins.register_plugin(ganzoo_tiny, name=name)
     yield TINY
     if mine:
-        plugins.unregister_plugin("tiny-test-plugin")
+        plugins.unregister_plugin(name)
+
+
+@pytest.fixture
+def tiny_plugin():
+    """The tiny fixture architecture for one test."""
+    yield from _tiny_registered("tiny-test-plugin")
 
 
 @pytest.fixture(scope="module")
 def tiny_arch():
-    """The tiny fixture architecture for a whole test module; where it is already visible (an installed
-    copy's entry point) it is left as it is."""
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-module-tests")
-    yield TINY
-    if mine:
-        plugins.unregister_plugin("tiny-module-tests")
+    """The tiny fixture architecture for a whole test module."""
+    yield from _tiny_registered("tiny-module-tests")
 
 
 @pytest.fixture(scope="module")
