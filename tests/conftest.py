@@ -86,6 +86,26 @@ def tiny_fmnist(tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def tiny_model_folder(tmp_path_factory, tiny_arch, no_loss_plots):
+    """A factory: ``make(name, num_classes=0, seed=0, **export_options)`` trains the tiny architecture for 2 steps
+    on 16 random 28x28 images (labels cycling through ``num_classes``) and exports the run as a model folder."""
+    from ganzoo import hub
+    from ganzoo.trainer import TrainConfig, train
+
+    def make(name: str, *, num_classes: int = 0, seed: int = 0, **export_options) -> Path:
+        root = tmp_path_factory.mktemp(name)
+        g = torch.Generator().manual_seed(0)
+        for split, n in (("train", 16), ("test", 8)):
+            images = (torch.rand(n, 28, 28, generator=g) * 255).to(torch.uint8)
+            write_idx(root / "fmnist", split, images, torch.arange(n) % max(num_classes, 1))
+        train(TrainConfig(arch="tiny", data=f"fashion-mnist:{root / 'fmnist'}", steps=2, seed=seed,
+                          arch_config={"num_classes": num_classes}), root / "run", progress=False)
+        return hub.export_model(root / "run", root / "models" / name, **export_options)
+
+    return make
+
+
 @pytest.fixture
 def hub_standin(monkeypatch, tmp_path):
     """The Hub stand-in (tests/hub_standin.py), with huggingface_hub pointed at it and a fresh cache."""

@@ -2,52 +2,25 @@
 folder of the ``tiny`` fixture architecture. The page in a real browser: tests/test_demo_browser.py."""
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
-import ganzoo.trainer
-import ganzoo_tiny  # on sys.path through conftest
-from ganzoo import hub, plugins
 from ganzoo.cli import main
-from ganzoo.trainer import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
+def tiny_folder(tiny_model_folder) -> Path:
     """A model folder exported from a 2-step run of the tiny conditional architecture (10 classes)."""
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-demo-tests")
-    folder = tmp_path_factory.mktemp("fmnist")
-    g = torch.Generator().manual_seed(0)
-    for prefix, n in (("train", 16), ("t10k", 8)):
-        labels = torch.arange(n) % 10
-        images = (torch.rand(n, 28, 28, generator=g) * 200).to(torch.uint8)
-        with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-            f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.numpy().tobytes())
-        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-            f.write(struct.pack(">II", 0x801, n) + labels.to(torch.uint8).numpy().tobytes())
-    run = tmp_path_factory.mktemp("runs") / "tiny_demo"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ganzoo.trainer.Trainer, "plot_losses", lambda self: None)
-        train(TrainConfig(arch="tiny", data=f"fashion-mnist:{folder}", steps=2, seed=1,
-                          arch_config={"num_classes": 10}), run, progress=False)
-    out = hub.export_model(run, tmp_path_factory.mktemp("models") / "tiny_demo")
-    yield out
-    if mine:
-        plugins.unregister_plugin("tiny-demo-tests")
+    return tiny_model_folder("tiny_demo", num_classes=10, seed=1)
 
 
 def test_import_ganzoo_and_help_do_not_import_gradio():

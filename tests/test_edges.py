@@ -19,7 +19,6 @@ from safetensors.torch import load_file, save_file
 
 import ganzoo
 import ganzoo.trainer
-import ganzoo_tiny  # on sys.path through conftest
 from ganzoo import eval as geval
 from ganzoo import hub, plugins
 from ganzoo.cli import main
@@ -28,7 +27,6 @@ from ganzoo.errors import GanzooError, GanzooWarning
 from ganzoo.trainer import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).parent))
-from hub_standin import HubStandin  # noqa: E402
 
 
 # ---- fixtures ---------------------------------------------------------------------------------

@@ -20,8 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import ganzoo.trainer
-import ganzoo_tiny  # on sys.path through conftest
-from ganzoo import hub, plugins
+from ganzoo import hub
 from ganzoo.cli import main
 from ganzoo.trainer import TrainConfig, train
 

@@ -17,8 +17,7 @@ from safetensors import safe_open
 
 import ganzoo
 import ganzoo.trainer
-import ganzoo_tiny  # on sys.path through conftest
-from ganzoo import hub, plugins
+from ganzoo import hub
 from ganzoo.cli import main
 from ganzoo.errors import GanzooError
 from ganzoo.trainer import TrainConfig, latest_checkpoint, train

@@ -2,9 +2,7 @@
 in-repo plugins that are not pip-installed."""
 from __future__ import annotations
 
-import gzip
 import shutil
-import struct
 import sys
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import ganzoo
 import ganzoo.trainer
 import ganzoo_tiny  # on sys.path through conftest
 from ganzoo import hub, plugins
-from ganzoo.trainer import TrainConfig, train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,29 +30,9 @@ def restore_plugins():
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
+def tiny_folder(tiny_model_folder) -> Path:
     """A model folder from a 2-step run of the tiny fixture architecture (unconditional)."""
-    mine = "tiny" not in plugins.get_registry().architectures
-    if mine:
-        plugins.register_plugin(ganzoo_tiny, name="tiny-hubconf-tests")
-    root = tmp_path_factory.mktemp("hubconf")
-    data = root / "fmnist"
-    data.mkdir()
-    g = torch.Generator().manual_seed(0)
-    for prefix, n in (("train", 16), ("t10k", 4)):
-        images = (torch.rand(n, 28, 28, generator=g) * 255).to(torch.uint8)
-        with gzip.open(data / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
-            f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.numpy().tobytes())
-        with gzip.open(data / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
-            f.write(struct.pack(">II", 0x801, n) + bytes(n))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(ganzoo.trainer.Trainer, "plot_losses", lambda self: None)  # ~2 s of matplotlib, not tested here
-        train(TrainConfig(arch="tiny", data=f"fashion-mnist:{data}", steps=2), root / "run", progress=False)
-    folder = hub.export_model(root / "run", root / "models" / "tiny_fashion",
-                              description="A tiny test GAN on bars.")
-    yield folder
-    if mine:
-        plugins.unregister_plugin("tiny-hubconf-tests")
+    return tiny_model_folder("tiny_fashion", description="A tiny test GAN on bars.")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import torch
 
 import ganzoo
 import ganzoo_tiny  # on sys.path through conftest
-from ganzoo import hub, latent, plugins
+from ganzoo import hub, latent
 from ganzoo.cli import main
 from ganzoo.errors import GanzooError
 from ganzoo.metrics.fmnist import WEIGHTS as FMNIST_WEIGHTS
