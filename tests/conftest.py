@@ -23,6 +23,7 @@ SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "ganzoo-tiny"))
+sys.path.insert(0, str(Path(__file__).parent / "fixtures"))  # testkit: helpers test modules import
 import ganzoo_tiny  # noqa: E402
 from ganzoo_tiny import TINY  # noqa: E402
 

@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the benchmarks package lives at the repository root
 
 from benchmarks import suite  # noqa: E402
+from benchmarks.bf16_check import randomise_bn  # noqa: E402
 
 #: the released architectures at their smallest size and narrower layers: the same layer
 #: structure (so the same rewrites apply), a fraction of the work (these tests time nothing)
@@ -47,17 +48,6 @@ def one_thread():
 def _registered(names):
     known = set(ganzoo.list_architectures())
     return [pytest.param(n, marks=pytest.mark.skipif(n not in known, reason=f"{n} plugin not installed")) for n in names]
-
-
-def _randomised(G: nn.Module) -> nn.Module:
-    """Give BatchNorm layers non-trivial running statistics, as a trained model has."""
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in G.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.75)
-    return G.eval()
 
 
 # ---------------------------------------------------------------------------- the suite
@@ -155,7 +145,7 @@ def test_flops_of_a_step_with_a_gradient_penalty():
 @pytest.mark.parametrize("arch", _registered(SMALL))
 def test_fast_sampler_reproduces_the_network(arch):
     torch.manual_seed(0)
-    G = _randomised(ganzoo.create(arch, **SMALL[arch])[0])
+    G = randomise_bn(ganzoo.create(arch, **SMALL[arch])[0])
     sampler = speed.fast_sampler(G, bf16=False, measure=False)  # the rewritten variant, not a measured choice
     z = torch.randn(3, G.latent_dim)
     ref = G.sample(3, z=z)
@@ -173,7 +163,7 @@ def test_fast_sampler_reproduces_the_network(arch):
 
 def test_fast_sampler_conditional_and_pixel_range(tiny_plugin):
     G, _ = ganzoo.create("tiny", num_classes=3)
-    G = _randomised(G)
+    G = randomise_bn(G)
     z, labels = torch.randn(5, G.latent_dim), torch.tensor([0, 1, 2, 1, 0])
     # fp32 to compare exactly: bf16=None would pick bf16 autocast on a CPU with AVX-512 BF16
     assert (speed.fast_sampler(G, bf16=False)(z, labels) - G.sample(5, z=z, labels=labels)).abs().max() < 1e-5
@@ -184,7 +174,7 @@ def test_fast_sampler_conditional_and_pixel_range(tiny_plugin):
 
 
 def test_sample_fast_flag_caches_and_follows_weight_changes(tiny_plugin):
-    G = _randomised(ganzoo.create("tiny")[0])
+    G = randomise_bn(ganzoo.create("tiny")[0])
     G.train()
     a = G.sample(6, seed=3, fast=True)
     assert G.training  # restored
@@ -201,7 +191,7 @@ def test_sample_fast_flag_caches_and_follows_weight_changes(tiny_plugin):
 
 
 def test_a_rewrite_that_breaks_the_network_is_dropped(tiny_plugin, monkeypatch):
-    G = _randomised(ganzoo.create("tiny")[0])
+    G = randomise_bn(ganzoo.create("tiny")[0])
 
     def broken(gm):
         for m in gm.modules():
@@ -220,7 +210,7 @@ def test_a_rewrite_that_breaks_the_network_is_dropped(tiny_plugin, monkeypatch):
 @pytest.mark.parametrize("arch", _registered(SMALL))
 def test_bf16_samples_stay_close_to_fp32(arch):
     torch.manual_seed(0)
-    G = _randomised(ganzoo.create(arch, **SMALL[arch])[0])
+    G = randomise_bn(ganzoo.create(arch, **SMALL[arch])[0])
     z = torch.randn(2, G.latent_dim)
     fp32 = speed.fast_sampler(G, bf16=False, threads=None)(z)
     bf16 = speed.fast_sampler(G, bf16=True, threads=None)(z)

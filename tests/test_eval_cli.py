@@ -23,26 +23,8 @@ from ganzoo.cli import main
 from ganzoo.data import load_dataset
 from ganzoo.errors import GanzooError
 from ganzoo.metrics import inception as inc
+from testkit import standin_file
 
-
-
-class StandIn(nn.Module):
-    """A small random network with the Inception file's interface: (N, 3, 299, 299) → (N, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 16, 13, stride=13)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(x).relu().mean((2, 3))
-
-
-def standin_file(folder: Path) -> Path:
-    torch.manual_seed(0)
-    path = folder / "standin.pt"
-    with pytest.warns(FutureWarning):  # torch.jit.script is deprecated; the extractor file is TorchScript
-        torch.jit.script(StandIn()).save(str(path))
-    return path
 
 
 @pytest.fixture(autouse=True)

@@ -17,19 +17,8 @@ from torch import nn
 
 from ganzoo.errors import GanzooError
 from ganzoo.metrics import inception as inc
-from ganzoo.metrics.stats import (
-    GaussianAccumulator,
-    class_coverage,
-    confusion,
-    frechet_distance,
-    gaussian_stats,
-    inception_score,
-    kernel_inception_distance,
-    polynomial_mmd2,
-    precision_recall,
-    roc_auc,
-    trace_sqrt_product,
-)
+from testkit import standin_file
+from ganzoo.metrics import stats as st
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -43,11 +32,11 @@ def _random_psd(d: int, gen: torch.Generator, cond: float = 10.0) -> torch.Tenso
 # --------------------------------------------------------------------------- FID
 def test_fid_of_a_set_against_itself_is_zero():
     x = torch.randn(400, 32, generator=torch.Generator().manual_seed(0)) * 3 + 1
-    mu, sigma = gaussian_stats(x)
-    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-9)
+    mu, sigma = st.gaussian_stats(x)
+    assert st.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-9)
     # with fewer samples than dimensions the covariance is singular: still ~0, never NaN
-    mu, sigma = gaussian_stats(x[:10])
-    assert frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
+    mu, sigma = st.gaussian_stats(x[:10])
+    assert st.frechet_distance(mu, sigma, mu, sigma) == pytest.approx(0.0, abs=1e-8)
 
 
 def test_fid_of_two_gaussians_matches_the_closed_form():
@@ -55,26 +44,26 @@ def test_fid_of_two_gaussians_matches_the_closed_form():
     mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
     a, b = torch.tensor([1.0, 4.0, 9.0]), torch.tensor([4.0, 1.0, 1.0])
     expected = float(((mu1 - mu2) ** 2).sum() + ((a.sqrt() - b.sqrt()) ** 2).sum())
-    assert frechet_distance(mu1, torch.diag(a), mu2, torch.diag(b)) == pytest.approx(expected, rel=1e-12)
+    assert st.frechet_distance(mu1, torch.diag(a), mu2, torch.diag(b)) == pytest.approx(expected, rel=1e-12)
     # non-commuting 2x2: tr sqrt(M) = sqrt(tr M + 2 sqrt(det M)) for M = S1 S2 (positive eigenvalues)
     s1 = torch.tensor([[2.0, 0.8], [0.8, 1.0]], dtype=torch.float64)
     s2 = torch.tensor([[1.0, -0.3], [-0.3, 3.0]], dtype=torch.float64)
     m = s1 @ s2
     tr_sqrt = math.sqrt(float(torch.trace(m)) + 2 * math.sqrt(float(torch.det(m))))
-    assert trace_sqrt_product(s1, s2) == pytest.approx(tr_sqrt, rel=1e-12)
+    assert st.trace_sqrt_product(s1, s2) == pytest.approx(tr_sqrt, rel=1e-12)
     expected = 1.0 + float(torch.trace(s1) + torch.trace(s2)) - 2 * tr_sqrt
-    assert frechet_distance([0.0, 0.0], s1, [1.0, 0.0], s2) == pytest.approx(expected, rel=1e-12)
+    assert st.frechet_distance([0.0, 0.0], s1, [1.0, 0.0], s2) == pytest.approx(expected, rel=1e-12)
 
 
 def test_fid_from_samples_converges_to_the_closed_form():
     g = torch.Generator().manual_seed(1)
     s1, s2 = _random_psd(4, g), _random_psd(4, g)
     mu1, mu2 = torch.randn(4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
-    exact = frechet_distance(mu1, s1, mu2, s2)
+    exact = st.frechet_distance(mu1, s1, mu2, s2)
     n = 50_000
     x1 = mu1 + torch.randn(n, 4, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(s1).T
     x2 = mu2 + torch.randn(n, 4, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(s2).T
-    est = frechet_distance(*gaussian_stats(x1), *gaussian_stats(x2))
+    est = st.frechet_distance(*st.gaussian_stats(x1), *st.gaussian_stats(x2))
     assert est == pytest.approx(exact, rel=0.03)
 
 
@@ -86,12 +75,12 @@ def test_fid_matches_scipy_sqrtm():
         mu1, mu2 = torch.randn(d, generator=g, dtype=torch.float64), torch.zeros(d, dtype=torch.float64)
         covmean, _ = scipy_linalg.sqrtm(s1.numpy() @ s2.numpy(), disp=False)
         ref = float(((mu1 - mu2) ** 2).sum()) + float(np.trace(s1.numpy() + s2.numpy() - 2 * covmean.real))
-        assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-8)
+        assert st.frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-8)
 
 
 def test_streaming_statistics_equal_numpy_cov():
     x = torch.randn(1000, 8, generator=torch.Generator().manual_seed(3)) * 5 + 100  # a large offset
-    acc = GaussianAccumulator()
+    acc = st.GaussianAccumulator()
     for chunk in x.split(97):
         acc.add(chunk)
     mu, sigma = acc.result()
@@ -103,28 +92,28 @@ def test_streaming_statistics_equal_numpy_cov():
 def test_accumulator_state_round_trips_bitwise(tmp_path):
     """An interrupted pass saves the state and resumes: the same batches give the same bits."""
     x = torch.randn(300, 6, generator=torch.Generator().manual_seed(8)) * 3 + 50
-    whole = GaussianAccumulator()
+    whole = st.GaussianAccumulator()
     for chunk in x.split(40):
         whole.add(chunk)
-    first = GaussianAccumulator()
+    first = st.GaussianAccumulator()
     for chunk in x[:120].split(40):
         first.add(chunk)
     torch.save(first.state_dict(), tmp_path / "state.pt")
-    resumed = GaussianAccumulator()
+    resumed = st.GaussianAccumulator()
     resumed.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
     for chunk in x[120:].split(40):
         resumed.add(chunk)
     assert resumed.n == 300 and resumed.state_dict()["s2"].dtype == torch.float64
     for a, b in zip(resumed.result(), whole.result()):
         assert torch.equal(a, b)
-    empty = GaussianAccumulator()
-    empty.load_state_dict(GaussianAccumulator().state_dict())
+    empty = st.GaussianAccumulator()
+    empty.load_state_dict(st.GaussianAccumulator().state_dict())
     assert empty.n == 0
     bad = first.state_dict()
     with pytest.raises(ValueError):
-        GaussianAccumulator().load_state_dict({**bad, "s2": bad["s2"].float()})
+        st.GaussianAccumulator().load_state_dict({**bad, "s2": bad["s2"].float()})
     with pytest.raises(ValueError):
-        GaussianAccumulator().load_state_dict({**bad, "s1": bad["s1"][:3]})
+        st.GaussianAccumulator().load_state_dict({**bad, "s1": bad["s1"][:3]})
 
 
 # --------------------------------------------------------------------------- KID
@@ -136,76 +125,76 @@ def test_polynomial_mmd2_is_the_unbiased_estimator():
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
-    assert polynomial_mmd2(x, y) == pytest.approx(xx + yy - 2 * xy, rel=1e-6)
+    assert st.polynomial_mmd2(x, y) == pytest.approx(xx + yy - 2 * xy, rel=1e-6)
 
 
 def test_kid_is_near_zero_for_equal_distributions_and_grows_with_a_shift():
     g = torch.Generator().manual_seed(5)
     real = torch.randn(600, 16, generator=g)
     same = torch.randn(600, 16, generator=g)
-    kid_same = kernel_inception_distance(real, same, subsets=20, subset_size=200)
+    kid_same = st.kernel_inception_distance(real, same, subsets=20, subset_size=200)
     assert kid_same["subset_size"] == 200 and kid_same["subsets"] == 20
     assert abs(kid_same["mean"]) < 3 * kid_same["std"] + 1e-3
-    small = kernel_inception_distance(real, same + 0.3, subsets=20, subset_size=200)
-    large = kernel_inception_distance(real, same + 1.0, subsets=20, subset_size=200)
+    small = st.kernel_inception_distance(real, same + 0.3, subsets=20, subset_size=200)
+    large = st.kernel_inception_distance(real, same + 1.0, subsets=20, subset_size=200)
     assert small["mean"] > 5 * small["std"] > 0
     assert large["mean"] > 3 * small["mean"]
     # a subset larger than a set is capped; the draw is reproducible
-    capped = kernel_inception_distance(real[:50], same, subsets=3, subset_size=1000, seed=7)
+    capped = st.kernel_inception_distance(real[:50], same, subsets=3, subset_size=1000, seed=7)
     assert capped["subset_size"] == 50
-    assert capped == kernel_inception_distance(real[:50], same, subsets=3, subset_size=1000, seed=7)
+    assert capped == st.kernel_inception_distance(real[:50], same, subsets=3, subset_size=1000, seed=7)
 
 
 # --------------------------------------------------------------------------- precision / recall
 def test_precision_recall_identical_disjoint_and_collapsed():
     g = torch.Generator().manual_seed(6)
     real = torch.randn(300, 8, generator=g)
-    assert precision_recall(real, real.clone()) == {"precision": 1.0, "recall": 1.0, "k": 3}
-    far = precision_recall(real, torch.randn(300, 8, generator=g) + 100.0)
+    assert st.precision_recall(real, real.clone()) == {"precision": 1.0, "recall": 1.0, "k": 3}
+    far = st.precision_recall(real, torch.randn(300, 8, generator=g) + 100.0)
     assert far["precision"] == 0.0 and far["recall"] == 0.0
     # mode collapse: generated images all near a few real ones → high precision, low recall
     collapsed = real[:5].repeat(60, 1) + 0.01 * torch.randn(300, 8, generator=g)
-    pr = precision_recall(real, collapsed, batch=64)
+    pr = st.precision_recall(real, collapsed, batch=64)
     assert pr["precision"] > 0.95 and pr["recall"] < 0.1
     with pytest.raises(ValueError):
-        precision_recall(real[:3], real)
+        st.precision_recall(real[:3], real)
 
 
 # --------------------------------------------------------------------------- IS, coverage, confusion
 def test_inception_score_bounds():
-    assert inception_score(torch.zeros(100, 10))["mean"] == pytest.approx(1.0)
+    assert st.inception_score(torch.zeros(100, 10))["mean"] == pytest.approx(1.0)
     confident = F.one_hot(torch.arange(100) % 10, 10).float() * 50
-    assert inception_score(confident, splits=5)["mean"] == pytest.approx(10.0, rel=1e-6)
+    assert st.inception_score(confident, splits=5)["mean"] == pytest.approx(10.0, rel=1e-6)
     one_class = F.one_hot(torch.zeros(100, dtype=torch.long), 10).float() * 50
-    assert inception_score(one_class)["mean"] == pytest.approx(1.0, rel=1e-6)
+    assert st.inception_score(one_class)["mean"] == pytest.approx(1.0, rel=1e-6)
 
 
 def test_class_coverage_uniform_and_collapsed():
-    uniform = class_coverage(torch.arange(1000) % 10, 10)
+    uniform = st.class_coverage(torch.arange(1000) % 10, 10)
     assert uniform["covered"] == 10 and uniform["histogram"] == [100] * 10
     assert uniform["kl_to_uniform"] == pytest.approx(0.0, abs=1e-12) and uniform["tv_to_uniform"] == pytest.approx(0.0)
-    collapsed = class_coverage(torch.full((500,), 3), 10, [f"c{i}" for i in range(10)])
+    collapsed = st.class_coverage(torch.full((500,), 3), 10, [f"c{i}" for i in range(10)])
     assert collapsed["covered"] == 1 and collapsed["nonempty"] == 1 and collapsed["classes"][3] == "c3"
     assert collapsed["kl_to_uniform"] == pytest.approx(math.log(10))
     assert collapsed["tv_to_uniform"] == pytest.approx(0.9)
     # a class with a few stray predictions is not "covered"; logits are accepted
     pred = torch.cat([torch.arange(990) % 9, torch.full((10,), 9)])
-    cov = class_coverage(F.one_hot(pred, 10).float(), 10)
+    cov = st.class_coverage(F.one_hot(pred, 10).float(), 10)
     assert cov["nonempty"] == 10 and cov["covered"] == 10  # 1 % = a tenth of the uniform share: covered
-    cov = class_coverage(torch.cat([torch.arange(995) % 9, torch.full((5,), 9)]), 10)
+    cov = st.class_coverage(torch.cat([torch.arange(995) % 9, torch.full((5,), 9)]), 10)
     assert cov["nonempty"] == 10 and cov["covered"] == 9
 
 
 def test_confusion_matrix_and_auc():
     real = torch.tensor([2.0, 1.0, -1.0, 3.0])      # 3 called real
     fake = torch.tensor([-2.0, 0.5, -1.0, -3.0, -0.1])  # 1 called real
-    c = confusion(real, fake)
+    c = st.confusion(real, fake)
     assert (c["tp"], c["fn"], c["fp"], c["tn"]) == (3, 1, 1, 4)
     assert c["accuracy"] == pytest.approx(7 / 9)
     assert c["sensitivity"] == pytest.approx(3 / 4) and c["specificity"] == pytest.approx(4 / 5)
-    assert roc_auc(torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.0])) == 1.0
-    assert roc_auc(torch.tensor([0.0, 0.0]), torch.tensor([0.0, 0.0])) == 0.5
-    assert roc_auc(torch.tensor([-1.0]), torch.tensor([1.0])) == 0.0
+    assert st.roc_auc(torch.tensor([1.0, 2.0]), torch.tensor([-1.0, 0.0])) == 1.0
+    assert st.roc_auc(torch.tensor([0.0, 0.0]), torch.tensor([0.0, 0.0])) == 0.5
+    assert st.roc_auc(torch.tensor([-1.0]), torch.tensor([1.0])) == 0.0
 
 
 # --------------------------------------------------------------------------- the Inception plumbing
@@ -227,26 +216,6 @@ def test_tf1_bilinear_resize_matches_the_reference(size):
     torch.testing.assert_close(y, _nv_bilinear(x, 299), rtol=0, atol=1e-9)
     # TF1 legacy resize: output pixel j samples input at j*in/out; pixel 0 is input pixel 0 exactly
     assert torch.equal(y[..., 0, 0], x[..., 0, 0])
-
-
-class StandIn(nn.Module):
-    """A small random network with the extractor's interface: (N, 3, 299, 299) → (N, 16)."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 16, 13, stride=13)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.shape[1] == 3
-        return self.conv(x).relu().mean((2, 3))
-
-
-def standin_file(folder: Path) -> Path:
-    torch.manual_seed(0)
-    path = folder / "standin.pt"
-    with pytest.warns(FutureWarning):  # torch.jit.script is deprecated; the extractor file is TorchScript
-        torch.jit.script(StandIn()).save(str(path))
-    return path
 
 
 def test_inception_extractor_with_a_standin_network(tmp_path, monkeypatch):

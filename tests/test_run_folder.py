@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,20 +18,13 @@ import torch
 from safetensors.torch import load_file
 
 from ganzoo.cli import main
-from ganzoo.errors import GanzooError
 from ganzoo.runlock import LOCK_NAME, RunLock
-from ganzoo.trainer import TrainConfig, latest_checkpoint, train, verify_checkpoint
+from ganzoo.trainer import latest_checkpoint, train, verify_checkpoint
+from testkit import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import kill_test  # noqa: E402  (scripts/kill_test.py: the SIGKILL test, also run 20x by hand)
-
-
-def _cfg(data: Path, **kw) -> TrainConfig:
-    base = dict(arch="tiny", data=f"fashion-mnist:{data}", steps=4, log_every=1, sample_every=100,
-                checkpoint_every=100, seed=3, arch_config={"dropout": 0.3, "num_classes": 0})
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _weights(ck: Path) -> dict[str, torch.Tensor]:
@@ -159,7 +151,7 @@ def test_stale_and_foreign_lock_files(tiny_plugin, tiny_fmnist, tmp_path, capsys
 # ---- 4. checkpoints: temporaries cleaned, intact fallback, finite weights ---------------------------
 def test_temporaries_of_a_killed_writer_are_removed(tiny_plugin, tiny_fmnist, tmp_path, capsys):
     run = tmp_path / "r"
-    train(_cfg(tiny_fmnist, steps=2, checkpoint_every=1), run, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=2, checkpoint_every=1), run, progress=False)
     tmp = run / "checkpoints" / ".tmp-step-00000003-4242"
     tmp.mkdir()
     (tmp / "generator.safetensors").write_bytes(b"\0" * 1000)
@@ -167,7 +159,7 @@ def test_temporaries_of_a_killed_writer_are_removed(tiny_plugin, tiny_fmnist, tm
     (run / ".log.jsonl.xyz.tmp").write_text("{")
     (run / "notes.tmp").write_text("mine")  # not ganzoo's: kept
     capsys.readouterr()
-    train(_cfg(tiny_fmnist, steps=3, checkpoint_every=1), run, resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=3, checkpoint_every=1), run, resume=True, progress=False)
     assert "removed 3 unfinished file(s)" in capsys.readouterr().err
     assert not tmp.exists() and not list(run.rglob(".*.tmp")) and (run / "notes.tmp").exists()
 
@@ -175,9 +167,9 @@ def test_temporaries_of_a_killed_writer_are_removed(tiny_plugin, tiny_fmnist, tm
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "nan", "missing"])
 def test_resume_falls_back_to_the_newest_intact_checkpoint(tiny_plugin, tiny_fmnist, tmp_path, capsys, damage):
     straight = tmp_path / "straight"
-    train(_cfg(tiny_fmnist, steps=6), straight, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=6), straight, progress=False)
     run = tmp_path / "r"
-    train(_cfg(tiny_fmnist, steps=4, checkpoint_every=1, keep_checkpoints=3), run, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=4, checkpoint_every=1, keep_checkpoints=3), run, progress=False)
     bad = run / "checkpoints" / "step-00000004"
     if damage == "truncate":
         data = (bad / "generator.safetensors").read_bytes()
@@ -194,7 +186,7 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(tiny_plugin, tiny_fmn
         (bad / "discriminator.safetensors").unlink()
     assert verify_checkpoint(bad) is not None and verify_checkpoint(run / "checkpoints" / "step-00000003") is None
     capsys.readouterr()
-    train(_cfg(tiny_fmnist, steps=6), run, resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=6), run, resume=True, progress=False)
     err = capsys.readouterr().err
     assert "checkpoint step-00000004 is damaged" in err and "resuming" in err and "step-00000003" in err
     assert "Traceback" not in err
@@ -259,14 +251,14 @@ def test_restart_keeps_nothing_and_says_so(tiny_plugin, tiny_fmnist, tmp_path, c
 
 def test_a_run_without_a_checkpoint_resumes_from_step_zero(tiny_plugin, tiny_fmnist, tmp_path, capsys):
     straight = tmp_path / "straight"
-    train(_cfg(tiny_fmnist, steps=3), straight, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=3), straight, progress=False)
     run = tmp_path / "r"
-    train(_cfg(tiny_fmnist, steps=3), run, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=3), run, progress=False)
     import shutil
 
     shutil.rmtree(run / "checkpoints")  # as a run killed before its first checkpoint
     capsys.readouterr()
-    train(_cfg(tiny_fmnist, steps=3), run, resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=3), run, resume=True, progress=False)
     assert "from step 0" in capsys.readouterr().err
     assert _same(latest_checkpoint(run), latest_checkpoint(straight))
     assert [json.loads(r)["step"] for r in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3]

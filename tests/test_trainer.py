@@ -18,15 +18,9 @@ import ganzoo
 from ganzoo import plugins
 from ganzoo.errors import GanzooError
 from ganzoo.trainer import TrainConfig, TrainingDiverged, latest_checkpoint, train
+from testkit import tiny_train_config
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _cfg(data: Path, **kw) -> TrainConfig:
-    base = dict(arch="tiny", data=f"fashion-mnist:{data}", steps=4, log_every=1, sample_every=100,
-                checkpoint_every=100, seed=3, arch_config={"dropout": 0.3, "num_classes": 0})
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
@@ -39,10 +33,10 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 def test_resume_is_exact(tiny_plugin, tiny_fmnist, tmp_path):
     # 32 images / batch 4 = 8 steps per epoch; cross an epoch boundary too
     straight = tmp_path / "straight"
-    train(_cfg(tiny_fmnist, steps=10), straight, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=10), straight, progress=False)
     split = tmp_path / "split"
-    train(_cfg(tiny_fmnist, steps=6, checkpoint_every=3), split, progress=False)
-    train(_cfg(tiny_fmnist, steps=10), split, resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=6, checkpoint_every=3), split, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=10), split, resume=True, progress=False)
     a, b = _weights(straight), _weights(split)
     assert a.keys() == b.keys()
     for k in a:
@@ -52,16 +46,16 @@ def test_resume_is_exact(tiny_plugin, tiny_fmnist, tmp_path):
 
 
 def test_two_plus_two_equals_four(tiny_plugin, tiny_fmnist, tmp_path):
-    train(_cfg(tiny_fmnist, steps=4), tmp_path / "a", progress=False)
-    train(_cfg(tiny_fmnist, steps=2), tmp_path / "b", progress=False)
-    train(_cfg(tiny_fmnist, steps=4), tmp_path / "b", resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=4), tmp_path / "a", progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=2), tmp_path / "b", progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=4), tmp_path / "b", resume=True, progress=False)
     a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_run_directory_contents(tiny_plugin, tiny_fmnist, tmp_path):
     run = tmp_path / "run"
-    train(_cfg(tiny_fmnist, steps=6, sample_every=3, checkpoint_every=2, keep_checkpoints=2), run, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=6, sample_every=3, checkpoint_every=2, keep_checkpoints=2), run, progress=False)
     meta = json.loads((run / "run.json").read_text())
     assert meta["train"]["arch"] == "tiny" and meta["resolved"]["batch_size"] == 4
     assert (run / "samples.png").stat().st_size > 0 and (run / "loss.png").stat().st_size > 0
@@ -75,22 +69,22 @@ def test_run_directory_contents(tiny_plugin, tiny_fmnist, tmp_path):
 
 def test_resume_refuses_options_that_would_change_the_run(tiny_plugin, tiny_fmnist, tmp_path):
     run = tmp_path / "r"
-    train(_cfg(tiny_fmnist, steps=2, checkpoint_every=1), run, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=2, checkpoint_every=1), run, progress=False)
     with pytest.raises(GanzooError, match=r"cannot change mid-run: batch_size 8 \(recorded: 4\); flip True") as err:
-        train(_cfg(tiny_fmnist, steps=3, batch_size=8, flip=True), run, resume=True, progress=False)
+        train(tiny_train_config(tiny_fmnist, steps=3, batch_size=8, flip=True), run, resume=True, progress=False)
     assert "\n" not in str(err.value)
     assert json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"] == 2   # nothing ran
     # the recorded values repeated (also the architecture's defaults it ran with: batch 4, 16 px),
     # the length, and how the run is driven are fine
-    trainer = train(_cfg(tiny_fmnist, steps=3, sample_every=7, batch_size=4, arch_config={"image_size": 16}), run,
+    trainer = train(tiny_train_config(tiny_fmnist, steps=3, sample_every=7, batch_size=4, arch_config={"image_size": 16}), run,
                     resume=True, progress=False)
     assert trainer.step == 3 and trainer.cfg.sample_every == 7
 
 
 def test_existing_run_needs_resume(tiny_plugin, tiny_fmnist, tmp_path):
-    train(_cfg(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
     with pytest.raises(GanzooError, match="--resume"):
-        train(_cfg(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
+        train(tiny_train_config(tiny_fmnist, steps=1), tmp_path / "r", progress=False)
 
 
 class ExplodingObjective(ganzoo.Objective):
@@ -120,7 +114,7 @@ def test_nan_stops_and_keeps_last_good_checkpoint(tiny_plugin, tiny_fmnist, tmp_
     try:
         run = tmp_path / "run"
         with pytest.raises(TrainingDiverged, match="step-00000002"):
-            train(_cfg(tiny_fmnist, steps=8, objective="exploding", checkpoint_every=2, log_every=2), run, progress=False)
+            train(tiny_train_config(tiny_fmnist, steps=8, objective="exploding", checkpoint_every=2, log_every=2), run, progress=False)
         assert latest_checkpoint(run).name == "step-00000002"
     finally:
         plugins.unregister_plugin("exploding")
@@ -292,8 +286,8 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
 
     decay = 0.9
     run = tmp_path / "ema"
-    train(_cfg(tiny_fmnist, steps=4, ema=decay, checkpoint_every=1, keep_checkpoints=10), run, progress=False)
-    G0 = Trainer(_cfg(tiny_fmnist, steps=4), tmp_path / "init").G.state_dict()
+    train(tiny_train_config(tiny_fmnist, steps=4, ema=decay, checkpoint_every=1, keep_checkpoints=10), run, progress=False)
+    G0 = Trainer(tiny_train_config(tiny_fmnist, steps=4), tmp_path / "init").G.state_dict()
     params = [k for k in G0 if "running" not in k and "num_batches" not in k]
     ema = {k: G0[k].float().clone() for k in params}
     for t in range(4):  # by hand: d_t = min(decay, (1 + t) / (10 + t))
@@ -308,8 +302,8 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
 
     # 2 + 2 steps == 4, the average included
     split = tmp_path / "split"
-    train(_cfg(tiny_fmnist, steps=2, ema=decay), split, progress=False)
-    train(_cfg(tiny_fmnist, steps=4), split, resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=2, ema=decay), split, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=4), split, resume=True, progress=False)
     assert all(torch.equal(got[k], v) for k, v in load_file(latest_checkpoint(split) / EMA_FILE).items())
 
     # sampling and export from the run use the average, and say so
@@ -341,7 +335,7 @@ def test_ema_is_the_ramped_moving_average_and_resumes_exactly(tiny_plugin, tiny_
         load(str(run / "checkpoints" / "step-99999999"), generator_weights="trained")
     assert json.loads((folder / "config.json").read_text())["training"]["generator_weights"] == "the trained weights"
     with pytest.raises(GanzooError, match="no moving average of G"):
-        export_model(train(_cfg(tiny_fmnist, steps=1), tmp_path / "plain", progress=False).out, tmp_path / "x",
+        export_model(train(tiny_train_config(tiny_fmnist, steps=1), tmp_path / "plain", progress=False).out, tmp_path / "x",
                      generator_weights="ema")
 
 
@@ -349,8 +343,8 @@ def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
     from ganzoo.trainer import EMA_FILE
 
     run = tmp_path / "r"
-    train(_cfg(tiny_fmnist, steps=2, keep_checkpoints=10), run, progress=False)
-    train(_cfg(tiny_fmnist, steps=4, ema=0.99, checkpoint_every=1, keep_checkpoints=10), run, resume=True,
+    train(tiny_train_config(tiny_fmnist, steps=2, keep_checkpoints=10), run, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=4, ema=0.99, checkpoint_every=1, keep_checkpoints=10), run, resume=True,
           progress=False)
     assert (latest_checkpoint(run) / EMA_FILE).exists()
     # the ramp counts from the step the average started, not from step 0: d_t = min(0.99, (1 + t) / (10 + t))
@@ -364,7 +358,7 @@ def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
     meta = json.loads((run / "run.json").read_text())
     assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99, "at_step": 2}]
     with pytest.raises(GanzooError, match="the decay must be in"):
-        train(_cfg(tiny_fmnist, steps=4, ema=1.5), tmp_path / "bad", progress=False)
+        train(tiny_train_config(tiny_fmnist, steps=4, ema=1.5), tmp_path / "bad", progress=False)
 
 
 def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
@@ -373,7 +367,7 @@ def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(
         return [state[k]["param_groups"][0]["lr"] for k in ("opt_g", "opt_d")]
 
     run = tmp_path / "fresh"
-    t = train(_cfg(tiny_fmnist, steps=6, lr_decay="linear", lr_decay_start=2), run, progress=False)
+    t = train(tiny_train_config(tiny_fmnist, steps=6, lr_decay="linear", lr_decay_start=2), run, progress=False)
     lr = t.lr_g
     logged = [json.loads(line)["lr_g"] for line in (run / "log.jsonl").read_text().splitlines()]
     # steps 0..5: factor 1 before step 2, then 1 - (s - 2) / 4
@@ -383,16 +377,16 @@ def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(
 
     # 2 steps at a constant rate, then a decay switched on at --resume starts from the checkpoint
     split = tmp_path / "split"
-    train(_cfg(tiny_fmnist, steps=2), split, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=2), split, progress=False)
     assert lrs(split) == pytest.approx([t.lr_g, t.lr_d])
-    train(_cfg(tiny_fmnist, steps=4, lr_decay="linear"), split, resume=True, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=4, lr_decay="linear"), split, resume=True, progress=False)
     meta = json.loads((split / "run.json").read_text())
     assert meta["train"]["lr_decay"] == "linear" and meta["train"]["lr_decay_start"] == 2
     assert meta["resume_changes"] == [{"lr_decay": "linear", "lr_decay_start": 2, "at_step": 2}]
     assert lrs(split) == pytest.approx([0.5 * t.lr_g, 0.5 * t.lr_d])  # step 3: 1 - (3 - 2) / 2
-    train(_cfg(tiny_fmnist, steps=5, lr_decay="linear"), split, resume=True, progress=False)  # repeating it is fine
+    train(tiny_train_config(tiny_fmnist, steps=5, lr_decay="linear"), split, resume=True, progress=False)  # repeating it is fine
     assert json.loads((split / "run.json").read_text())["train"]["lr_decay_start"] == 2
     with pytest.raises(GanzooError, match="already decays its learning rate"):
-        train(_cfg(tiny_fmnist, steps=5, lr_decay="linear", lr_decay_start=4), split, resume=True, progress=False)
+        train(tiny_train_config(tiny_fmnist, steps=5, lr_decay="linear", lr_decay_start=4), split, resume=True, progress=False)
     with pytest.raises(GanzooError, match="--lr-decay cosine: use one of linear"):
-        train(_cfg(tiny_fmnist, lr_decay="cosine"), tmp_path / "bad", progress=False)
+        train(tiny_train_config(tiny_fmnist, lr_decay="cosine"), tmp_path / "bad", progress=False)
