@@ -16,12 +16,13 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
+from .errors import GanzooError
 from .models import build
 from .objective import StepContext
 from .plugins import Registry, get_registry
 from .spec import Architecture
 
-__all__ = ["check_registered", "check_shapes_and_range", "train_step", "CLASSIC_LOGS"]
+__all__ = ["check_registered", "check_shapes_and_range", "check_rejected", "train_step", "CLASSIC_LOGS"]
 
 #: what an objective built on :class:`ganzoo.objective.AdversarialLoss` logs every step
 CLASSIC_LOGS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -50,6 +51,31 @@ def check_shapes_and_range(arch: str, n: int = 3, *, scale: float = 3.0, **confi
     assert raw.shape == images.shape and raw.abs().max() <= 1
     assert D(images).shape == (n,)
     return G, D, images
+
+
+def check_rejected(arch: str, *configs: dict, networks: Sequence[dict] = (), match: str = "") -> None:
+    """Assert that ``ganzoo.create(arch, **cfg)`` refuses each of ``configs`` with a one-line
+    :class:`~ganzoo.GanzooError` (containing ``match``), and that the networks themselves, built
+    from the architecture's config class without the registry's checks, refuse each of ``networks``
+    (what a network cannot build, e.g. an image size that is not a power of 2)."""
+    spec = get_registry().architecture(arch)
+    for cfg in configs:
+        _assert_refused(lambda: build(arch, **cfg), f"{arch} {cfg}", match)
+    for cfg in networks:
+        def direct(cfg=cfg):
+            config = spec.config_cls(**cfg)
+            spec.build_generator(config)
+            spec.build_discriminator(config)
+        _assert_refused(direct, f"{arch} networks {cfg}", match)
+
+
+def _assert_refused(make: Callable[[], object], what: str, match: str) -> None:
+    try:
+        make()
+    except GanzooError as e:
+        assert "\n" not in str(e) and match in str(e), f"{what}: {e}"
+    else:
+        raise AssertionError(f"{what} was accepted")
 
 
 def train_step(arch: str, real: torch.Tensor, *, labels: torch.Tensor | None = None,

@@ -20,13 +20,9 @@ __version__ = "0.1.0"
 
 
 ARCH = ganzoo.Architecture(
-    name="began",
-    config_cls=BEGANConfig,
-    build_generator=BEGANGenerator,
-    build_discriminator=BEGANDiscriminator,
-    objective="began",
+    "began", BEGANConfig, BEGANGenerator, BEGANDiscriminator,
     # gamma 0.5 (L767), lambda_k 0.001 (L768), k_0 = 0 (L963): the objective's defaults
-    objective_kwargs={},
+    objective="began",
     optimizer=ganzoo.OptimizerSettings(
         lr_g=1e-4,             # L957 ``optim.Adam(G.parameters(), lr=1e-4, ...)`` (also L765 ``lr = 1e-4``)
         lr_d=1e-5,             # L958 ``optim.Adam(D.parameters(), lr=1e-5, ...)``; L629-L631 explain the lower D rate

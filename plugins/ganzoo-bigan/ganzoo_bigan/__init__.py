@@ -26,17 +26,12 @@ __version__ = "0.1.0"
 
 
 ARCH = ganzoo.Architecture(
-    name="bigan",
-    config_cls=BiGANConfig,
-    build_generator=BiGANGenerator,
-    build_discriminator=BiGANDiscriminator,
+    "bigan", BiGANConfig, BiGANGenerator, BiGANDiscriminator,
     objective="bigan",
-    objective_kwargs={},
     # the authors' train_gan.py defaults used by train_mnist.sh: Adam, learning rate 2e-4,
     # momentum (beta1) 0.5, batch size 128 (its L2 weight decay 2.5e-5 is not applied by ganzoo's trainer)
     optimizer=ganzoo.OptimizerSettings(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), batch_size=128),
     image_sizes=(28, 32, 64),
-    channels=(1, 3),
     reference=(
         "Donahue, Kraehenbuehl & Darrell 2016, 'Adversarial Feature Learning' (BiGAN), arXiv:1605.09782; "
         "Dumoulin et al. 2016, 'Adversarially Learned Inference' (ALI), arXiv:1606.00704; "

@@ -70,17 +70,13 @@ class CGANDiscriminator(ResNetDiscriminator):
 
 
 ARCH = ganzoo.Architecture(
-    name="cgan",
-    config_cls=CGANConfig,
-    build_generator=CGANGenerator,
-    build_discriminator=CGANDiscriminator,
+    "cgan", CGANConfig, CGANGenerator, CGANDiscriminator,
     objective="hinge",
     objective_kwargs={"n_critic": 5},
     # Miyato & Koyama §5 and configs/sn_projection*.yml: Adam alpha 2e-4, beta1 0, beta2 0.9,
     # n_dis 5, batch 64
     optimizer=ganzoo.OptimizerSettings(lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.9), batch_size=64),
     image_sizes=(32, 64),
-    channels=(1, 3),
     conditional=True,
     reference=(
         "Miyato & Koyama 2018, 'cGANs with Projection Discriminator', ICLR 2018, arXiv:1802.05637 "

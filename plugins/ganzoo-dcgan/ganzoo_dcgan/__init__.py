@@ -119,10 +119,7 @@ class DCGANDiscriminator(ganzoo.Discriminator):
 
 
 ARCH = ganzoo.Architecture(
-    name="dcgan",
-    config_cls=DCGANConfig,
-    build_generator=DCGANGenerator,
-    build_discriminator=DCGANDiscriminator,
+    "dcgan", DCGANConfig, DCGANGenerator, DCGANDiscriminator,
     # the standard GAN game of Goodfellow et al. with the non-saturating generator loss, real and
     # fake in separate D batches as in the reference code (errD_real and errD_fake)
     objective="nonsaturating",
@@ -132,7 +129,6 @@ ARCH = ganzoo.Architecture(
     # mini-batch size of 128"
     optimizer=ganzoo.OptimizerSettings(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), batch_size=128),
     image_sizes=(32, 64),
-    channels=(1, 3),
     reference=(
         "Radford, Metz & Chintala 2015, 'Unsupervised Representation Learning with Deep Convolutional "
         "Generative Adversarial Networks', arXiv:1511.06434; reference code soumith/dcgan.torch"

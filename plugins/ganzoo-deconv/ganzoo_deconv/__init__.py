@@ -138,10 +138,7 @@ class DeconvDiscriminator(ganzoo.Discriminator):
 
 
 ARCH = ganzoo.Architecture(
-    name="deconv",
-    config_cls=DeconvConfig,
-    build_generator=DeconvGenerator,
-    build_discriminator=DeconvDiscriminator,
+    "deconv", DeconvConfig, DeconvGenerator, DeconvDiscriminator,
     # Figura 10: D is trained with train_on_batch on a real batch (label 1) and then on a
     # fake batch (label 0); G through gan_model with label 1: the non-saturating loss with
     # real and fake in SEPARATE batches through D. (The source makes two D updates per
@@ -156,7 +153,6 @@ ARCH = ganzoo.Architecture(
     # ganzoo uses the batch size for both, as the text says.)
     optimizer=ganzoo.OptimizerSettings(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), batch_size=128),
     image_sizes=(64, 128),
-    channels=(1, 3),
     reference=(
         "source 002: I. Rivera Zárate, M. Hernández Bolaños, P. Pérez Romero, 'Redes adversarias "
         "para la generación de rostros sintéticos usando Python' (IPN-CIDETEC), Keras"

@@ -82,14 +82,10 @@ class FastGANObjective(ganzoo.Objective):
 
 #: The code's train.py: batch 8, Adam lr 2e-4, betas (0.5, 0.999) for both networks.
 ARCH = ganzoo.Architecture(
-    name="fastgan",
-    config_cls=FastGANConfig,
-    build_generator=FastGANGenerator,
-    build_discriminator=FastGANDiscriminator,
+    "fastgan", FastGANConfig, FastGANGenerator, FastGANDiscriminator,
     objective="fastgan",
     optimizer=ganzoo.OptimizerSettings(lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), batch_size=8),
     image_sizes=(64, 128, 256),
-    channels=(1, 3),
     reference=(
         "Liu, Zhu, Song & Elgammal 2021, 'Towards Faster and Stabilized GAN Training for High-fidelity "
         "Few-shot Image Synthesis', ICLR 2021, arXiv:2101.04775; code odegeasslbc/FastGAN-pytorch"

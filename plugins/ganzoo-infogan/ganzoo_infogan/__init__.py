@@ -30,19 +30,15 @@ __version__ = "0.1.0"
 
 
 ARCH = ganzoo.Architecture(
-    name="infogan",
-    config_cls=InfoGANConfig,
-    build_generator=InfoGANGenerator,
-    build_discriminator=InfoGANDiscriminator,
+    "infogan", InfoGANConfig, InfoGANGenerator, InfoGANDiscriminator,
+    # the objective's defaults: lambda 1 for the categorical code (Appendix C), 0.1 for the continuous
+    # ones (smaller, §7 / Appendix C)
     objective="infogan",
-    # lambda 1 for the categorical code (Appendix C), 0.1 for the continuous ones (smaller, §7 / Appendix C)
-    objective_kwargs={},
     # Adam with lr 2e-4 for D and 1e-3 for G, beta1 0.5, batch 128: the authors' run_mnist_exp.py
     # (discriminator_learning_rate=2e-4, generator_learning_rate=1e-3, batch_size = 128) and
     # infogan_trainer.py (AdamOptimizer(..., beta1=0.5))
     optimizer=ganzoo.OptimizerSettings(lr_g=1e-3, lr_d=2e-4, betas=(0.5, 0.999), batch_size=128),
     image_sizes=(28, 32, 64),
-    channels=(1, 3),
     reference=(
         "Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel 2016, 'InfoGAN: Interpretable Representation "
         "Learning by Information Maximizing Generative Adversarial Nets', NIPS 2016, arXiv:1606.03657; "

@@ -17,7 +17,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo.objective import StepContext
-from ganzoo.testing import check_registered
+from ganzoo.testing import check_registered, check_shapes_and_range
 from ganzoo_infogan import ARCH, InfoGANObjective, QOutput, info_nll
 
 torch.set_num_threads(1)
@@ -61,11 +61,10 @@ def test_layers_of_table_1():
 @pytest.mark.parametrize("size", [28, 32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes(size, channels):
-    G, D = ganzoo.create("infogan", image_size=size, channels=channels, **SMALL)
-    x = G.sample(3, seed=0)
-    assert x.shape == (3, channels, size, size) and x.abs().max() <= 1
+    G, D, x = check_shapes_and_range("infogan", image_size=size, channels=channels, **SMALL)
+    assert x.shape == (3, channels, size, size)
     logits, q = D.heads(x)
-    assert logits.shape == (3,) and D(x).shape == (3,)
+    assert logits.shape == (3,)
     assert [c.shape for c in q.cat_logits] == [(3, 10)] and q.cont_mean.shape == (3, 2) and q.cont_logstd is None
 
 

@@ -107,10 +107,7 @@ class MLPDiscriminator(ganzoo.Discriminator):
 
 
 ARCH = ganzoo.Architecture(
-    name="mlp",
-    config_cls=MLPConfig,
-    build_generator=MLPGenerator,
-    build_discriminator=MLPDiscriminator,
+    "mlp", MLPConfig, MLPGenerator, MLPDiscriminator,
     # Listing A-1 train(): adversarial.train_on_batch on np.concatenate((images_train,
     # images_fake)) with labels 1 / 0 (one batch through D), then gan_model.train_on_batch(noise,
     # ones): non-saturating loss with a joint batch. (D has no BatchNorm or dropout, so joint vs

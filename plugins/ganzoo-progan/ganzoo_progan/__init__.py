@@ -43,18 +43,14 @@ __version__ = "0.1.0"
 
 
 ARCH = ganzoo.Architecture(
-    name="progan",
-    config_cls=ProGANConfig,
-    build_generator=ProGANGenerator,
-    build_discriminator=ProGANDiscriminator,
+    "progan", ProGANConfig, ProGANGenerator, ProGANDiscriminator,
+    # the objective's defaults: lambda 10, eps_drift 0.001, 800k images per fade-in and per stabilization
+    # phase (§A.1)
     objective="progan",
-    # lambda 10, eps_drift 0.001, 800k images per fade-in and per stabilization phase (§A.1)
-    objective_kwargs={},
     # §A.1: "Adam with alpha = 0.001, beta1 = 0, beta2 = 0.99, and eps = 1e-8" (eps is torch's default);
     # "minibatch size 16 for resolutions 4^2-128^2"
     optimizer=ganzoo.OptimizerSettings(lr_g=1e-3, lr_d=1e-3, betas=(0.0, 0.99), batch_size=16),
     image_sizes=(16, 32, 64, 128, 256),
-    channels=(1, 3),
     # the layers of resolutions not grown yet take no part in a step: DDP must look for them
     unused_parameters=True,
     reference=(

@@ -86,17 +86,13 @@ class SAGANDiscriminator(ResNetDiscriminator):
 
 
 ARCH = ganzoo.Architecture(
-    name="sagan",
-    config_cls=SAGANConfig,
-    build_generator=SAGANGenerator,
-    build_discriminator=SAGANDiscriminator,
+    "sagan", SAGANConfig, SAGANGenerator, SAGANDiscriminator,
     objective="hinge",
     objective_kwargs={"n_critic": 1},  # TTUR instead of several D steps (§4)
     # §4-5: Adam beta1 0, beta2 0.9; lr 1e-4 (G), 4e-4 (D); batch 256 (the SAGAN baseline of
     # Brock et al. 2019, Table 1)
     optimizer=ganzoo.OptimizerSettings(lr_g=1e-4, lr_d=4e-4, betas=(0.0, 0.9), batch_size=256),
     image_sizes=(32, 64),
-    channels=(1, 3),
     reference=(
         "Zhang, Goodfellow, Metaxas & Odena 2019, 'Self-Attention Generative Adversarial Networks', "
         "ICML 2019, arXiv:1805.08318"

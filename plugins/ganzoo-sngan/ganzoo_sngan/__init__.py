@@ -22,15 +22,11 @@ __all__ = [
 #: The reference code's training recipe (configs/sn_cifar10_unconditional.yml): hinge loss,
 #: n_dis 5, Adam alpha 2e-4, beta1 0, beta2 0.9, batch 64 (the paper's Table 2 ResNet setting).
 ARCH = ganzoo.Architecture(
-    name="sngan",
-    config_cls=SNGANConfig,
-    build_generator=ResNetGenerator,
-    build_discriminator=ResNetDiscriminator,
+    "sngan", SNGANConfig, ResNetGenerator, ResNetDiscriminator,
     objective="hinge",
     objective_kwargs={"n_critic": 5},
     optimizer=ganzoo.OptimizerSettings(lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.9), batch_size=64),
     image_sizes=(32, 64),
-    channels=(1, 3),
     reference=(
         "Miyato, Kataoka, Koyama & Yoshida 2018, 'Spectral Normalization for Generative Adversarial "
         "Networks', ICLR 2018, arXiv:1802.05957; 64 px networks from Miyato & Koyama 2018, "

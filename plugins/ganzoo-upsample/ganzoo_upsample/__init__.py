@@ -181,10 +181,7 @@ class UpsampleDiscriminator(ganzoo.Discriminator):
 
 
 ARCH = ganzoo.Architecture(
-    name="upsample",
-    config_cls=UpsampleConfig,
-    build_generator=UpsampleGenerator,
-    build_discriminator=UpsampleDiscriminator,
+    "upsample", UpsampleConfig, UpsampleGenerator, UpsampleDiscriminator,
     # §VI.d train_step: D is trained on the concatenation of generated and real images with
     # labels telling them apart, then G with misleading labels through D: the non-saturating
     # loss, with real and fake in ONE batch through D (it matters: D has BatchNorm).
@@ -199,7 +196,6 @@ ARCH = ganzoo.Architecture(
     # (Keras' Adam epsilon is 1e-7; OptimizerSettings has no field for it, so torch's 1e-8.)
     optimizer=ganzoo.OptimizerSettings(lr_g=1e-4, lr_d=1e-4, betas=(0.9, 0.999), batch_size=16),
     image_sizes=(64,),
-    channels=(1, 3),
     reference=(
         "source 000: E. A. Quiroz Calvillo, 'GAN: aplicación en la generación de imágenes de "
         "Medusas' (2024), Keras; github.com/Eddqzc/GAN_jellyfish_images"
