@@ -949,6 +949,68 @@ def _encode(G, x: torch.Tensor) -> torch.Tensor | None:
     return torch.as_tensor(z).reshape(x.shape[0], -1).float()
 
 
+def _projection_starts(G, x: torch.Tensor, *, encoder: str, restarts: int, seed: int, label):
+    """The starting latents of :func:`project` on ``G``'s device, what each is (``"encoder"``/``"random"``)
+    and, for a conditional model, the class each run is tried with (every class unless ``label``)."""
+    device = G.device
+    z_enc = _encode(G, x) if encoder != "off" else None
+    if encoder == "only" and z_enc is None:
+        raise GanzooError(f"{type(G).__name__} has no encoder (G.encode); use --encoder auto or off")
+    gen = torch.Generator().manual_seed(int(seed))
+    starts, kinds = [], []
+    if z_enc is not None:
+        starts.append(z_enc.cpu())
+        kinds.append("encoder")
+    if encoder != "only" and restarts:
+        starts.append(G.sample_latent(restarts, generator=gen, device="cpu"))
+        kinds += ["random"] * restarts
+    if not starts:
+        raise GanzooError("nothing to optimise: use --restarts 1 or more")
+    z0 = torch.cat(starts)
+    if G.num_classes:
+        classes = [class_index(G, label)] if label is not None else list(range(G.num_classes))
+    else:
+        classes = [None]
+    r = z0.shape[0]
+    labels = (torch.tensor([c for c in classes for _ in range(r)], dtype=torch.long, device=device)
+              if G.num_classes else None)
+    return z0.repeat(len(classes), 1).to(device), kinds * len(classes), labels
+
+
+def _adam_search(objective, z0: torch.Tensor, best_z: torch.Tensor, best: torch.Tensor, *, steps: int, lr: float,
+                 progress: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimise ``objective(z) -> (per-run values, images)`` from ``z0`` with Adam, ``lr`` cosine-annealed
+    to 0 over ``steps``; every run keeps its best latent (``best_z``, ``best``: updated and returned)."""
+    bar = tqdm(total=steps, desc="projecting", unit="step", disable=not progress, dynamic_ncols=True, leave=False)
+    z = z0.clone().requires_grad_(True)
+    m, v = torch.zeros_like(z), torch.zeros_like(z)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for step in range(steps):
+        per, _img = objective(z)
+        with torch.no_grad():
+            better = per < best
+            best = torch.where(better, per.detach(), best)
+            best_z[better] = z.detach()[better]
+        (grad,) = torch.autograd.grad(per.sum(), z)
+        with torch.no_grad():  # Adam (torch.optim's update; creating one costs seconds of imports)
+            m.mul_(b1).add_(grad, alpha=1 - b1)
+            v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            rate = float(lr) * 0.5 * (1.0 + math.cos(math.pi * step / steps))  # cosine annealing
+            m_hat = m / (1 - b1 ** (step + 1))
+            v_hat = v / (1 - b2 ** (step + 1))
+            z.sub_(rate * m_hat / (v_hat.sqrt() + eps))
+        bar.update(1)
+        if step % 10 == 0 or step == steps - 1:
+            bar.set_postfix(best=f"{float(best.min()):.4g}", refresh=False)
+    bar.close()
+    with torch.no_grad():
+        per, _img = objective(z)
+        better = per < best
+        best = torch.where(better, per, best)
+        best_z[better] = z.detach()[better]
+    return best_z, best
+
+
 def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr: float = 0.05, loss: str = "l2",
             perceptual=None, perceptual_weight: float = 0.1, latent_weight: float = 0.0, label=None,
             seed: int = 0, encoder: str = "auto", progress: bool = False) -> Projection:
@@ -985,30 +1047,7 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
     flags = [p.requires_grad for p in G.parameters()]
     G.requires_grad_(False)
     try:
-        z_enc = _encode(G, x) if encoder != "off" else None
-        if encoder == "only" and z_enc is None:
-            raise GanzooError(f"{type(G).__name__} has no encoder (G.encode); use --encoder auto or off")
-        gen = torch.Generator().manual_seed(int(seed))
-        starts, kinds = [], []
-        if z_enc is not None:
-            starts.append(z_enc.cpu())
-            kinds.append("encoder")
-        if encoder != "only":
-            if restarts:
-                starts.append(G.sample_latent(restarts, generator=gen, device="cpu"))
-                kinds += ["random"] * restarts
-        if not starts:
-            raise GanzooError("nothing to optimise: use --restarts 1 or more")
-        z0 = torch.cat(starts)
-        if G.num_classes:
-            classes = [class_index(G, label)] if label is not None else list(range(G.num_classes))
-        else:
-            classes = [None]
-        r = z0.shape[0]
-        z0 = z0.repeat(len(classes), 1).to(device)
-        kinds = kinds * len(classes)
-        labels = (torch.tensor([c for c in classes for _ in range(r)], dtype=torch.long, device=device)
-                  if G.num_classes else None)
+        z0, kinds, labels = _projection_starts(G, x, encoder=encoder, restarts=restarts, seed=seed, label=label)
         xt = x.expand(z0.shape[0], *x.shape[1:])
         ft = None
         if feat is not None:
@@ -1035,34 +1074,7 @@ def project(G, target: torch.Tensor, *, steps: int = 300, restarts: int = 4, lr:
         encoder_mse = float(mse0[enc].min()) if enc else None  # the best class's, for a conditional model
         best_z, best = z0.clone(), per0.clone()
         if encoder != "only" and steps > 0:
-            bar = tqdm(total=steps, desc="projecting", unit="step", disable=not progress, dynamic_ncols=True,
-                       leave=False)
-            z = z0.clone().requires_grad_(True)
-            m, v = torch.zeros_like(z), torch.zeros_like(z)
-            b1, b2, eps = 0.9, 0.999, 1e-8
-            for step in range(steps):
-                per, _img = objective(z)
-                with torch.no_grad():
-                    better = per < best
-                    best = torch.where(better, per.detach(), best)
-                    best_z[better] = z.detach()[better]
-                (grad,) = torch.autograd.grad(per.sum(), z)
-                with torch.no_grad():  # Adam (torch.optim's update; creating one costs seconds of imports)
-                    m.mul_(b1).add_(grad, alpha=1 - b1)
-                    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-                    rate = float(lr) * 0.5 * (1.0 + math.cos(math.pi * step / steps))  # cosine annealing
-                    m_hat = m / (1 - b1 ** (step + 1))
-                    v_hat = v / (1 - b2 ** (step + 1))
-                    z.sub_(rate * m_hat / (v_hat.sqrt() + eps))
-                bar.update(1)
-                if step % 10 == 0 or step == steps - 1:
-                    bar.set_postfix(best=f"{float(best.min()):.4g}", refresh=False)
-            bar.close()
-            with torch.no_grad():
-                per, _img = objective(z)
-                better = per < best
-                best = torch.where(better, per, best)
-                best_z[better] = z.detach()[better]
+            best_z, best = _adam_search(objective, z0, best_z, best, steps=steps, lr=lr, progress=progress)
         i = int(best.argmin())
         with torch.no_grad():
             lab = labels[i:i + 1] if labels is not None else None
