@@ -341,6 +341,64 @@ def _d_scores(D, x: torch.Tensor, labels: torch.Tensor | None, z: torch.Tensor |
 # --------------------------------------------------------------------------- evaluate
 
 
+def _feature_entries(metrics: Sequence[str], sfx: str, r: dict, prov: dict, acc, fake: torch.Tensor | None,
+                     lg: torch.Tensor | None, dataset, *, seed: int, kid_subsets: int, kid_subset_size: int,
+                     pr_k: int) -> list[dict[str, Any]]:
+    """The entries of one extractor: FID from the accumulated generated statistics ``acc``, KID and
+    precision/recall from the kept generated features ``fake``, IS and class coverage from the logits ``lg``,
+    each against the real reference ``r`` (see :func:`real_reference`) and with the provenance ``prov``."""
+    entries: list[dict[str, Any]] = []
+    if "fid" in metrics:
+        mu, sigma = acc.result()
+        entries.append({"name": "fid" + sfx, "value": S.frechet_distance(r["mu"], r["sigma"], mu, sigma), **prov})
+    if "kid" in metrics:
+        kid = S.kernel_inception_distance(r["features"], fake, subsets=kid_subsets, subset_size=kid_subset_size,
+                                          seed=seed)
+        entry = {"name": "kid" + sfx, "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
+                 "subset_size": kid["subset_size"], "kernel": "(x.y/d + 1)^3, unbiased MMD^2",
+                 **prov, "n_real": r["ref_size"], "n_real_stats": r["n_real"]}
+        if kid["subset_size"] >= min(r["features"].shape[0], fake.shape[0]):
+            # every subset holds all of the smaller set: the subsets barely differ and their std is no
+            # measure of uncertainty (eval -n 500 printed "± 8.46e-16"); no std is reported
+            entry.pop("std")
+            entry["spread"] = (f"none: each subset of {kid['subset_size']} holds every image of the smaller set; "
+                               f"a --kid-subset-size below {min(r['features'].shape[0], fake.shape[0])} gives one")
+        entries.append(entry)
+    if "pr" in metrics:
+        pr = S.precision_recall(r["features"], fake, k=pr_k)
+        for key in ("precision", "recall"):
+            entries.append({"name": key + sfx, "value": pr[key], "k": pr_k, **prov, "n_real": r["ref_size"],
+                            "n_real_stats": r["n_real"]})
+    if "is" in metrics and lg is not None:
+        iscore = S.inception_score(lg)
+        entries.append({"name": "is" + sfx, "value": iscore["mean"], "std": iscore["std"],
+                        "splits": iscore["splits"], **prov})
+    if "coverage" in metrics and lg is not None:
+        names = getattr(dataset, "class_names", None) if getattr(dataset, "num_classes", 0) == lg.shape[1] else None
+        cov = S.class_coverage(lg, lg.shape[1], names)
+        entries.append({"name": "class_coverage" + sfx, "value": cov["covered"], **cov, **prov})
+    return entries
+
+
+def _dconf_entry(real_s: torch.Tensor, fake_s: torch.Tensor, d_kind: str | None, base: dict, n_d: int) -> dict[str, Any]:
+    """D's confusion matrix on ``n_d`` real and generated images from its scores (``d_kind``: "reconstruction"
+    scores are thresholded at the median of all 2N, logits at 0)."""
+    if d_kind == "reconstruction":
+        thr = float(torch.cat([real_s, fake_s]).median())
+        rule = "score = -(mean L1 reconstruction error); called real when the error is below the median of all 2N"
+    else:
+        thr = 0.0
+        rule = "called real when D's logit > 0"
+    conf = S.confusion(real_s, fake_s, threshold=thr)
+    if d_kind == "reconstruction":  # the mean errors, for the explanation (format_report)
+        conf["mean_error_real"] = float(-real_s.double().mean())
+        conf["mean_error_generated"] = float(-fake_s.double().mean())
+    return {"name": "d_confusion", "value": conf["accuracy"], **conf, "score": d_kind, "rule": rule,
+            **base, "n_real": n_d, "n_generated": n_d,
+            "positive": "real; TP real called real, FN real called fake, FP generated called real, "
+                        "TN generated called fake"}
+
+
 def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None = None,
              extractors: Sequence[str] = ("inception",), D=None, batch_size: int | None = None, seed: int = 0,
              n_real: int | None = None, device=None, progress: bool = True,
@@ -447,57 +505,15 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
     base = {"n_generated": n, "data": dataset.source, "split": dataset.split, "data_fingerprint": fingerprint,
             "seed": int(seed), "date": date, "ganzoo_version": version}
     for name, ext in ext_objs.items():
-        sfx = ext.suffix
-        r = real[name]
         prov = {**base, "extractor": name, "features": ext.description, "extractor_sha256": ext.sha256,
-                "resize": ext.resize, "n_real": r["n_real"]}
+                "resize": ext.resize, "n_real": real[name]["n_real"]}
         fake = torch.cat(feats[name]) if keep[name] else None
-        if "fid" in metrics:
-            mu, sigma = accs[name].result()
-            entries.append({"name": "fid" + sfx, "value": S.frechet_distance(r["mu"], r["sigma"], mu, sigma), **prov})
-        if "kid" in metrics:
-            kid = S.kernel_inception_distance(r["features"], fake, subsets=kid_subsets, subset_size=kid_subset_size,
-                                              seed=int(seed))
-            entry = {"name": "kid" + sfx, "value": kid["mean"], "std": kid["std"], "subsets": kid["subsets"],
-                     "subset_size": kid["subset_size"], "kernel": "(x.y/d + 1)^3, unbiased MMD^2",
-                     **prov, "n_real": r["ref_size"], "n_real_stats": r["n_real"]}
-            if kid["subset_size"] >= min(r["features"].shape[0], fake.shape[0]):
-                # every subset holds all of the smaller set: the subsets barely differ and their std is no
-                # measure of uncertainty (eval -n 500 printed "± 8.46e-16"); no std is reported
-                entry.pop("std")
-                entry["spread"] = (f"none: each subset of {kid['subset_size']} holds every image of the smaller set; "
-                                   f"a --kid-subset-size below {min(r['features'].shape[0], fake.shape[0])} gives one")
-            entries.append(entry)
-        if "pr" in metrics:
-            pr = S.precision_recall(r["features"], fake, k=pr_k)
-            for key in ("precision", "recall"):
-                entries.append({"name": key + sfx, "value": pr[key], "k": pr_k, **prov, "n_real": r["ref_size"],
-                                "n_real_stats": r["n_real"]})
         lg = torch.cat(logits[name]) if logits[name] else None
-        if "is" in metrics and lg is not None:
-            iscore = S.inception_score(lg)
-            entries.append({"name": "is" + sfx, "value": iscore["mean"], "std": iscore["std"],
-                            "splits": iscore["splits"], **prov})
-        if "coverage" in metrics and lg is not None:
-            names = getattr(dataset, "class_names", None) if getattr(dataset, "num_classes", 0) == lg.shape[1] else None
-            cov = S.class_coverage(lg, lg.shape[1], names)
-            entries.append({"name": "class_coverage" + sfx, "value": cov["covered"], **cov, **prov})
+        entries += _feature_entries(metrics, ext.suffix, real[name], prov, accs[name], fake, lg, dataset,
+                                    seed=int(seed), kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                                    pr_k=pr_k)
     if n_d:
-        real_s, fake_s = torch.cat(d_real), torch.cat(d_fake)
-        if d_kind == "reconstruction":
-            thr = float(torch.cat([real_s, fake_s]).median())
-            rule = "score = -(mean L1 reconstruction error); called real when the error is below the median of all 2N"
-        else:
-            thr = 0.0
-            rule = "called real when D's logit > 0"
-        conf = S.confusion(real_s, fake_s, threshold=thr)
-        if d_kind == "reconstruction":  # the mean errors, for the explanation (format_report)
-            conf["mean_error_real"] = float(-real_s.double().mean())
-            conf["mean_error_generated"] = float(-fake_s.double().mean())
-        entries.append({"name": "d_confusion", "value": conf["accuracy"], **conf, "score": d_kind, "rule": rule,
-                        **base, "n_real": n_d, "n_generated": n_d,
-                        "positive": "real; TP real called real, FN real called fake, FP generated called real, "
-                                    "TN generated called fake"})
+        entries.append(_dconf_entry(torch.cat(d_real), torch.cat(d_fake), d_kind, base, n_d))
     seconds = time.perf_counter() - t_start
     return {
         "ganzoo_version": version, "date": date, "data": dataset.source, "split": dataset.split,
