@@ -191,6 +191,41 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
         return cache_key(kind="partial", stats=with_stats, ref_size=m if with_ref else 0, ref_seed=REAL_SEED,
                          **common)
 
+    need_stats, need_ref = _cached_reference(out, skey if stats else None, rkey if m else None, m)
+    if not (need_stats or need_ref):
+        # a pass killed after writing its entries but before deleting its partial state leaves it behind
+        remove_entry(partial_key(bool(stats), bool(m)), "partial")
+        return out
+
+    is_ref = torch.zeros(N, dtype=torch.bool)
+    is_ref[ref_pos] = True
+    pkey = partial_key(need_stats, need_ref)
+    rp = _RealPass(dataset, extractor, rows, torch.arange(N) if need_stats else ref_pos,  # what is missing
+                   is_ref, need_stats=need_stats, need_ref=need_ref, key=pkey, batch_size=batch_size, log=log,
+                   meta={**common, "stats": need_stats, "ref_size": m if need_ref else 0})
+    if save_every:
+        rp.resume()
+    out["resumed"] = rp.start
+    rp.run(progress, save_every)
+    out["seconds"] = rp.seconds
+    out["images"] = rp.n_pos - rp.start
+    if need_stats:
+        mu, sigma = rp.acc.result()
+        out.update(mu=mu, sigma=sigma)
+        if save_entry(skey, "stats", {"mu": mu, "sigma": sigma, "n": N, "meta": json.dumps(common)}) is not None:
+            out["files"]["stats"] = str(entry_path(skey, "stats"))
+    if need_ref:
+        feats = torch.cat(rp.ref_feats).float().contiguous()
+        out["features"] = feats
+        if save_entry(rkey, "ref", {"features": feats, "meta": json.dumps({**common, "ref_size": m})}) is not None:
+            out["files"]["ref"] = str(entry_path(rkey, "ref"))
+    remove_entry(pkey, "partial")
+    return out
+
+
+def _cached_reference(out: dict[str, Any], skey: str | None, rkey: str | None, m: int) -> tuple[bool, bool]:
+    """Put the cached statistics (``skey``) and reference features (``rkey``, ``m`` rows) into ``out``;
+    None: not wanted. Returns what is still missing: ``(need_stats, need_ref)``."""
     dim = None  # the extractor's width is known only after a pass (ganzoo.metrics.inception): shapes agree instead
 
     def good_stats(p: dict) -> bool:
@@ -201,8 +236,8 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
         check_features(p.get("features"), m, dim)
         return True
 
-    have_stats = load_entry(skey, "stats", good_stats) if stats else None
-    have_ref = load_entry(rkey, "ref", good_ref) if m else None
+    have_stats = load_entry(skey, "stats", good_stats) if skey else None
+    have_ref = load_entry(rkey, "ref", good_ref) if rkey else None
     if have_stats is not None:
         out.update(mu=have_stats["mu"], sigma=have_stats["sigma"])
         out["cached"].append("stats")
@@ -211,110 +246,107 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
         out["features"] = have_ref["features"]
         out["cached"].append("ref")
         out["files"]["ref"] = str(entry_path(rkey, "ref"))
-    need_stats = stats and have_stats is None
-    need_ref = bool(m) and have_ref is None
-    if not (need_stats or need_ref):
-        # a pass killed after writing its entries but before deleting its partial state leaves it behind
-        remove_entry(partial_key(bool(stats), bool(m)), "partial")
-        return out
-    pkey = partial_key(need_stats, need_ref)
+    return skey is not None and have_stats is None, rkey is not None and have_ref is None
 
-    positions = torch.arange(N) if need_stats else ref_pos  # the pass covers what is missing
-    is_ref = torch.zeros(N, dtype=torch.bool)
-    is_ref[ref_pos] = True
-    acc = GaussianAccumulator()
-    ref_feats: list[torch.Tensor] = []
-    n_pos = len(positions)
-    ppath = entry_path(pkey, "partial")
-    say = log or (lambda line: None)
 
-    def usable(p: dict) -> bool:
+class _RealPass:
+    """The feature pass :func:`real_reference` makes over the real images at ``positions`` (indices into
+    ``rows``): Gaussian statistics of all of them (``need_stats``) and/or the features of those ``is_ref``
+    marks (``need_ref``), saved as a partial cache entry under ``key`` so that an interrupted pass resumes."""
+
+    def __init__(self, dataset, extractor, rows: torch.Tensor, positions: torch.Tensor, is_ref: torch.Tensor, *,
+                 need_stats: bool, need_ref: bool, key: str, meta: dict, batch_size: int,
+                 log: Callable[[str], None] | None):
+        self.dataset, self.extractor, self.rows, self.positions, self.is_ref = dataset, extractor, rows, positions, is_ref
+        self.need_stats, self.need_ref, self.key, self.meta = need_stats, need_ref, key, meta
+        self.batch_size = int(batch_size)
+        self.say = log or (lambda line: None)
+        self.n_pos = len(positions)
+        self.path = entry_path(key, "partial")
+        self.acc = GaussianAccumulator()
+        self.ref_feats: list[torch.Tensor] = []
+        self.start = 0
+        self.seconds = 0.0
+        self._t0 = time.perf_counter()
+
+    def _usable(self, p: dict) -> bool:
         done = p.get("done")
-        if not isinstance(done, int) or not 0 < done < n_pos or p.get("positions") != n_pos:
-            raise ValueError(f"{done} of {p.get('positions')} images done, expected fewer than {n_pos}")
-        if need_stats:
+        if not isinstance(done, int) or not 0 < done < self.n_pos or p.get("positions") != self.n_pos:
+            raise ValueError(f"{done} of {p.get('positions')} images done, expected fewer than {self.n_pos}")
+        if self.need_stats:
             a = GaussianAccumulator()
             a.load_state_dict(p["acc"])
             if a.n != done:
                 raise ValueError(f"statistics over {a.n} images, but {done} done")
             if not all(bool(torch.isfinite(t).all()) for t in (p["acc"]["shift"], p["acc"]["s1"], p["acc"]["s2"])):
                 raise ValueError("the partial statistics hold NaN/inf")
-        if need_ref:
+        if self.need_ref:
             r = p.get("ref")
-            want = int(is_ref[positions[:done]].sum())
+            want = int(self.is_ref[self.positions[:done]].sum())
             if not isinstance(r, torch.Tensor) or r.ndim != 2 or r.shape[0] != want:
                 raise ValueError(f"reference features {getattr(r, 'shape', None)}, expected {want} rows")
             if not bool(torch.isfinite(r).all()):
                 raise ValueError("the partial reference features hold NaN/inf")
-            if need_stats and want and p["acc"]["shift"].shape[0] != r.shape[1]:
+            if self.need_stats and want and p["acc"]["shift"].shape[0] != r.shape[1]:
                 raise ValueError("reference features and statistics of different widths")
         return True
 
-    start = 0
-    partial = load_entry(pkey, "partial", usable, what="partial feature pass", then="starting the pass over") \
-        if save_every else None
-    if partial is not None:
-        start = partial["done"]
-        if need_stats:
-            acc.load_state_dict(partial["acc"])
-        if need_ref and partial["ref"].shape[0]:
-            ref_feats.append(partial["ref"])
-        out["resumed"] = start
-        say(f"resuming the {extractor.name} pass over {dataset.split or 'real'} images at {start}/{n_pos} "
-            f"(from {ppath})")
+    def resume(self) -> None:
+        """Continue from a usable partial entry, if there is one (an unusable one: a one-line warning)."""
+        partial = load_entry(self.key, "partial", self._usable, what="partial feature pass",
+                             then="starting the pass over")
+        if partial is None:
+            return
+        self.start = partial["done"]
+        if self.need_stats:
+            self.acc.load_state_dict(partial["acc"])
+        if self.need_ref and partial["ref"].shape[0]:
+            self.ref_feats.append(partial["ref"])
+        self.say(f"resuming the {self.extractor.name} pass over {self.dataset.split or 'real'} images at "
+                 f"{self.start}/{self.n_pos} (from {self.path})")
 
-    def save_partial(done: int) -> None:
-        if need_ref and len(ref_feats) > 1:
-            ref_feats[:] = [torch.cat(ref_feats)]  # one tensor: each save writes it whole anyway
-        payload = {"done": done, "positions": n_pos, "batch_size": int(batch_size),
-                   "acc": acc.state_dict() if need_stats else None,
-                   "ref": (ref_feats[0] if ref_feats else torch.zeros(0, 0)) if need_ref else None,
-                   "meta": json.dumps({**common, "stats": need_stats, "ref_size": m if need_ref else 0})}
-        if save_entry(pkey, "partial", payload) is not None:
-            rate = (done - start) / max(time.perf_counter() - t0, 1e-9)
-            eta = f", about {_duration((n_pos - done) / rate)} left" if rate > 0 else ""
-            say(f"{extractor.name}: {done}/{n_pos} images ({rate:.3g} img/s{eta}); progress saved in {ppath}")
+    def _save(self, done: int) -> None:
+        if self.need_ref and len(self.ref_feats) > 1:
+            self.ref_feats[:] = [torch.cat(self.ref_feats)]  # one tensor: each save writes it whole anyway
+        payload = {"done": done, "positions": self.n_pos, "batch_size": self.batch_size,
+                   "acc": self.acc.state_dict() if self.need_stats else None,
+                   "ref": (self.ref_feats[0] if self.ref_feats else torch.zeros(0, 0)) if self.need_ref else None,
+                   "meta": json.dumps(self.meta)}
+        if save_entry(self.key, "partial", payload) is not None:
+            rate = (done - self.start) / max(time.perf_counter() - self._t0, 1e-9)
+            eta = f", about {_duration((self.n_pos - done) / rate)} left" if rate > 0 else ""
+            self.say(f"{self.extractor.name}: {done}/{self.n_pos} images ({rate:.3g} img/s{eta}); "
+                     f"progress saved in {self.path}")
 
-    what = dataset.split or "real"
-    bar = _bar(n_pos, f"{what} images → {extractor.name}", progress, initial=start)
-    t0 = time.perf_counter()
-    done = last_saved = start
-    updating = False
-    try:
-        for i in range(start, n_pos, batch_size):
-            pos = positions[i:i + batch_size]
-            f = extractor(dataset.images[rows[pos]])["features"].cpu()
-            updating = True  # an interrupt inside this block leaves the state half-updated: never saved
-            if need_stats:
-                acc.add(f)
-            if need_ref:
-                ref_feats.append(f[is_ref[pos]])
-            done = i + len(pos)
-            updating = False
-            bar.update(len(pos))
-            if save_every and done - last_saved >= save_every and done < n_pos:
-                save_partial(done)
-                last_saved = done
-    except BaseException:
-        if save_every and not updating and last_saved < done < n_pos:
-            save_partial(done)  # keep the work done so far; the next call resumes here
-        raise
-    finally:
-        bar.close()
-    out["seconds"] = time.perf_counter() - t0
-    out["images"] = n_pos - start
-    if need_stats:
-        mu, sigma = acc.result()
-        out.update(mu=mu, sigma=sigma)
-        if save_entry(skey, "stats", {"mu": mu, "sigma": sigma, "n": N, "meta": json.dumps(common)}) is not None:
-            out["files"]["stats"] = str(entry_path(skey, "stats"))
-    if need_ref:
-        feats = torch.cat(ref_feats).float().contiguous()
-        out["features"] = feats
-        if save_entry(rkey, "ref", {"features": feats, "meta": json.dumps({**common, "ref_size": m})}) is not None:
-            out["files"]["ref"] = str(entry_path(rkey, "ref"))
-    remove_entry(pkey, "partial")
-    return out
+    def run(self, progress: bool, save_every: int) -> None:
+        """The pass from ``start``: saved every ``save_every`` images (0: never) and when interrupted."""
+        what = self.dataset.split or "real"
+        bar = _bar(self.n_pos, f"{what} images → {self.extractor.name}", progress, initial=self.start)
+        self._t0 = time.perf_counter()
+        done = last_saved = self.start
+        updating = False
+        try:
+            for i in range(self.start, self.n_pos, self.batch_size):
+                pos = self.positions[i:i + self.batch_size]
+                f = self.extractor(self.dataset.images[self.rows[pos]])["features"].cpu()
+                updating = True  # an interrupt inside this block leaves the state half-updated: never saved
+                if self.need_stats:
+                    self.acc.add(f)
+                if self.need_ref:
+                    self.ref_feats.append(f[self.is_ref[pos]])
+                done = i + len(pos)
+                updating = False
+                bar.update(len(pos))
+                if save_every and done - last_saved >= save_every and done < self.n_pos:
+                    self._save(done)
+                    last_saved = done
+        except BaseException:
+            if save_every and not updating and last_saved < done < self.n_pos:
+                self._save(done)  # keep the work done so far; the next call resumes here
+            raise
+        finally:
+            bar.close()
+        self.seconds = time.perf_counter() - self._t0
 
 
 def _duration(seconds: float) -> str:
