@@ -7,7 +7,7 @@ import torch
 
 from .errors import GanzooError
 
-__all__ = ["check_device", "resolve_device", "load_device", "hardware_summary"]
+__all__ = ["check_device", "resolve_device", "load_device", "hardware_summary", "cpu_model"]
 
 
 def check_device(device: str | torch.device | None) -> torch.device | None:
@@ -54,7 +54,21 @@ def load_device(device) -> torch.device:
     return resolve_device(device)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def hardware_summary(device: torch.device) -> str:
+    """The training receipt's device: the GPU's name, or the CPU's model and torch's thread count."""
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"CPU {cpu_model()} ({platform.machine()}), {n} thread{'s' if n != 1 else ''}"

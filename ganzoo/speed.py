@@ -60,7 +60,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -74,6 +73,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from .device import cpu_model
 from .io import cache_dir, write_json
 from .precision import autocast, bf16_supported, cpu_bf16_native, cpu_features
 
@@ -93,18 +93,6 @@ GEMM_CONVT_MAX_OUT = 4
 
 
 # ---------------------------------------------------------------------------- capabilities
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def configure_backends(device: torch.device | str) -> None:
     """Process-wide settings that only speed things up: cuDNN autotuning on CUDA."""
     if torch.device(device).type == "cuda":

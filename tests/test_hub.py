@@ -110,6 +110,11 @@ def test_model_folder_layout_config_and_card(folder):
     assert cfg["class_names"] == FASHION and cfg["pixel_range"] == [-1.0, 1.0]
     t = cfg["training"]
     assert t["steps"] == 2 and t["hardware"] and t["command"] and t["wall_time_s"] is not None
+    # the card's receipt names the CPU model (not just x86_64) and the dtype the run computed in
+    assert t["hardware"].startswith(f"CPU {ganzoo.device.cpu_model()} (") and "thread" in t["hardware"]
+    assert t["bf16"] in (True, False)
+    row = "| precision | bf16 autocast |" if t["bf16"] else "| precision | fp32 |"
+    assert row in (folder / "README.md").read_text()
     assert t["objective"] == "nonsaturating" and t["batch_size"] == 4
     assert cfg["lineage"] is None
     assert cfg["weights"]["generator"] == {"file": "generator.safetensors", "dtype": "float32"}

@@ -126,7 +126,8 @@ def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
     plugin = config.get("plugin") or {}
     names = config.get("class_names") or []
     recipe_keys = [("command", "command"), ("steps", "steps"), ("epochs", "epochs"), ("wall time (s)", "wall_time_s"),
-                   ("hardware", "hardware"), ("data", "data"), ("dataset", "dataset"), ("objective", "objective"),
+                   ("hardware", "hardware"), ("precision", "bf16"), ("data", "data"), ("dataset", "dataset"),
+                   ("objective", "objective"),
                    ("batch size", "batch_size"), ("lr G / D", None), ("lr schedule", "lr_schedule"),
                    ("betas", "betas"), ("seed", "seed"),
                    ("augmentation", "augmentation"),
@@ -140,6 +141,8 @@ def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
             continue
         if training.get(key) not in (None, ""):
             v = training[key]
+            if key == "bf16":
+                v = "bf16 autocast" if v else "fp32"
             if key in ("command", "data", "dataset"):  # no machine paths in a published card
                 v = portable_paths(str(v))
             recipe.append((label, f"`{v}`" if key == "command" else str(v).replace("|", "\\|")))
