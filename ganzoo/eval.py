@@ -192,6 +192,9 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
                          **common)
 
     need_stats, need_ref = _cached_reference(out, skey if stats else None, rkey if m else None, m)
+    if need_ref and m < N:  # a reference of every one of the N images holds this one's rows: no pass for them
+        need_ref = not _subset_of_full_reference(out, cache_key(kind="ref", ref_size=N, ref_seed=REAL_SEED, **common),
+                                                 N, ref_pos)
     if not (need_stats or need_ref):
         # a pass killed after writing its entries but before deleting its partial state leaves it behind
         remove_entry(partial_key(bool(stats), bool(m)), "partial")
@@ -247,6 +250,24 @@ def _cached_reference(out: dict[str, Any], skey: str | None, rkey: str | None, m
         out["cached"].append("ref")
         out["files"]["ref"] = str(entry_path(rkey, "ref"))
     return skey is not None and have_stats is None, rkey is not None and have_ref is None
+
+
+def _subset_of_full_reference(out: dict[str, Any], fkey: str, N: int, ref_pos: torch.Tensor) -> bool:
+    """Put the rows ``ref_pos`` of the cached reference of all ``N`` images (``fkey``) into ``out`` as this
+    call's reference; False when there is none. The full reference's positions are all of ``0..N-1`` in order
+    (the subset of size N is every position, sorted), so its row i is position i, and the rows taken are those
+    a pass over ``ref_pos`` alone would compute, up to the extractor's dependence on what shares its batch."""
+    def good(p: dict) -> bool:
+        check_features(p.get("features"), N, None)
+        return True
+
+    full = load_entry(fkey, "ref", good)
+    if full is None:
+        return False
+    out["features"] = full["features"][ref_pos].contiguous()
+    out["cached"].append("ref")
+    out["files"]["ref"] = str(entry_path(fkey, "ref"))
+    return True
 
 
 class _RealPass:

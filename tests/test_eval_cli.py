@@ -317,6 +317,23 @@ def test_interrupted_real_pass_resumes_to_the_same_numbers(data, cache):
     assert torch.equal(again["features"], whole["features"])
 
 
+@pytest.mark.parametrize("n_real", [None, 20])
+def test_a_smaller_reference_is_taken_from_the_cached_reference_of_every_image(data, cache, n_real):
+    ds = load_dataset(data, image_size=16, channels=1)  # 32 images
+    kw = dict(stats=False, batch_size=4, progress=False, n_real=n_real)
+    direct = geval.real_reference(ds, FakeExtractor(), ref_size=10, **kw)  # a pass over the 10 images alone
+    _clear(cache)
+    full = geval.real_reference(ds, FakeExtractor(), ref_size=32, **kw)
+    assert full["images"] == full["n_real"] == full["ref_size"]
+    taken = geval.real_reference(ds, FakeExtractor(fail_after=0), ref_size=10, **kw)  # no pass at all
+    assert taken["cached"] == ["ref"] and taken["images"] == 0 and taken["files"]["ref"] == full["files"]["ref"]
+    assert torch.equal(taken["features"], direct["features"])  # the same images in the same order
+    assert len(_files(cache, "ref")) == 1  # nothing new written
+    _clear(cache)
+    with pytest.raises(RuntimeError, match="stopped here"):  # without the full reference it is a pass again
+        geval.real_reference(ds, FakeExtractor(fail_after=0), ref_size=10, **kw)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_corrupt_partial_is_ignored_with_a_one_line_warning(data, cache, damage):
     ds = load_dataset(data, image_size=16, channels=1)
