@@ -1230,6 +1230,8 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
     lineage = {"base_model": lineage.get("base_model"), "repo": lineage.get("repo"), "revision": lineage.get("revision")}
     if lineage["repo"] is None:
         lineage.pop("repo")
+    if hashes := model.weights_sha256():
+        lineage["sha256"] = hashes
     cfg = TrainConfig(arch=arch, data=data, arch_config=dict(config["arch_config"]), data_label=label,
                       steps=steps, epochs=epochs, freeze=freeze, base_model=lineage, **train_options)
     G, D = model.G, model.D

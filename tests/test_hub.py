@@ -381,10 +381,12 @@ def test_finetune_starts_from_base_and_records_lineage(folder, data, tmp_path, m
     base_p, p = _params(base), _params(G)
     assert all(torch.equal(base_p[k], p[k]) for k in base_p)  # lr 0: still the base weights
     run_json = json.loads((tmp_path / "ft" / "run.json").read_text())
-    assert run_json["train"]["base_model"] == {"base_model": str(folder), "revision": None}
+    hashes = {f: hub.file_sha256(folder / f) for f in ("generator.safetensors", "discriminator.safetensors")}
+    assert run_json["train"]["base_model"] == {"base_model": str(folder), "revision": None, "sha256": hashes}
     out = hub.export_model(tmp_path / "ft", tmp_path / "ft_model")
     assert json.loads((out / "config.json").read_text())["lineage"]["base_model"] == str(folder)
-    assert "Fine-tuned from" in (out / "README.md").read_text()
+    # the base's weights are named by hash: a folder overwritten later (a re-release) no longer holds them
+    assert f"`generator.safetensors` sha256 `{hashes['generator.safetensors'][:16]}…`" in (out / "README.md").read_text()
 
 
 def test_finetune_catalog_model_lineage_pins_revision(folder, data, tmp_path, monkeypatch):
@@ -394,7 +396,9 @@ def test_finetune_catalog_model_lineage_pins_revision(folder, data, tmp_path, mo
     ganzoo.finetune("tiny_fashion", data=data, steps=2, out=tmp_path / "ft", progress=False)
     out = hub.export_model(tmp_path / "ft", tmp_path / "ft_model")
     lineage = json.loads((out / "config.json").read_text())["lineage"]
-    assert lineage == {"base_model": "tiny_fashion", "repo": "org/tiny", "revision": "b" * 40}
+    pins = json.loads((tmp_path / "catalog" / "catalog.json").read_text())["models"]["tiny_fashion"]["files"]
+    assert lineage == {"base_model": "tiny_fashion", "repo": "org/tiny", "revision": "b" * 40,
+                       "sha256": {f: pins[f] for f in ("generator.safetensors", "discriminator.safetensors")}}
     assert ModelCard.load(out / "README.md").data.base_model == "org/tiny"
 
 

@@ -57,7 +57,7 @@ The logged scalars (means over each logging interval) are in `{{ curves.log }}`.
 {% if lineage %}
 ## Lineage
 
-Fine-tuned from `{{ lineage.base_model }}`{% if lineage.revision %} at revision `{{ lineage.revision }}`{% endif %}.
+Fine-tuned from `{{ lineage.base_model }}`{% if lineage.revision %} at revision `{{ lineage.revision }}`{% endif %}{% if lineage.sha256 %}: its weights {% for f, h in lineage.sha256.items() %}`{{ f }}` sha256 `{{ h[:16] }}…`{{ ", " if not loop.last }}{% endfor %}{% endif %}.
 {% endif %}
 {% if metrics %}
 ## Metrics

@@ -26,7 +26,7 @@ from .catalog import load_catalog
 from .folder import (
     CARD_NAME, CONFIG_NAME, DISCRIMINATOR_FILE, FORMAT, GENERATOR_FILE, PROJECT_URL, SAMPLES_N, SAMPLES_NAME,
     SAMPLES_SEED, TRAINING_STATE_FILE, _DTYPES, _cast_state, _one_line, _read_config,
-    _read_safetensors, _short, install_spec,
+    _read_safetensors, _short, file_sha256, install_spec,
 )
 from .sources import _HubSource, _explicit, _local_path, _source_for
 
@@ -225,6 +225,23 @@ class GANModel(ModelHubMixin, library_name="ganzoo", tags=["ganzoo", "gan"],
     @property
     def arch_name(self) -> str:
         return self.config.get("architecture", "")
+
+    def weights_sha256(self) -> dict[str, str]:
+        """sha256 of the weight files this model was loaded from (a folder, the catalog or the Hub), by file
+        name; the catalog's pins where it has them. Empty for a run's checkpoint or a model built in memory:
+        a fine-tune records them in its lineage, so that a base re-released under the same name (or a
+        folder overwritten) still says which weights the fine-tune started from."""
+        source = getattr(self, "source", None)
+        if source is None:
+            return {}
+        pins = getattr(source, "sha256", None) or {}
+        out: dict[str, str] = {}
+        for fname in (GENERATOR_FILE, DISCRIMINATOR_FILE) if self.D is not None else (GENERATOR_FILE,):
+            if fname in pins:
+                out[fname] = pins[fname]
+            elif (path := source.path(fname, required=False)) is not None:
+                out[fname] = file_sha256(path)
+        return out
 
     def to(self, device) -> "GANModel":
         for net in (self.G, self.D):
