@@ -1202,7 +1202,8 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
     model has them (a run's last checkpoint, or a folder's ``training_state.safetensors``),
     except for a network with parts frozen by ``freeze`` (its parameter list changes).
     ``train_options`` are :class:`TrainConfig` fields (``lr_g``, ``batch_size``,
-    ``device``, ...). The run records ``base_model`` (and so will its exported model folder:
+    ``device``, ...); batch size, learning rates, betas and objective default to the base
+    model's recorded recipe (:func:`_base_recipe`), else the architecture's. The run records ``base_model`` (and so will its exported model folder:
     ``config.json`` ``lineage``). ``restart=True`` starts over a run already in ``out``,
     keeping nothing of it.
 
@@ -1232,6 +1233,7 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
         lineage.pop("repo")
     if hashes := model.weights_sha256():
         lineage["sha256"] = hashes
+    train_options = {**train_options, **_base_recipe(config.get("training") or {}, train_options)}
     cfg = TrainConfig(arch=arch, data=data, arch_config=dict(config["arch_config"]), data_label=label,
                       steps=steps, epochs=epochs, freeze=freeze, base_model=lineage, **train_options)
     G, D = model.G, model.D
@@ -1250,6 +1252,23 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
             "objective") in (None, config.get("training", {}).get("objective"))))
     return train(cfg, out, progress=progress, command=command or f"ganzoo.finetune({str(ref)!r}, data={data!r})",
                  restart=restart, **kwargs)
+
+
+def _base_recipe(training: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The base model's recorded recipe (config.json ``training``) for what the fine-tune leaves unset:
+    batch size, learning rates, betas and the objective with its hyper-parameters (those given with
+    ``objective_kwargs`` replace single ones). A model trained at batch 64 or with the hinge loss is
+    fine-tuned the same way unless told otherwise, not with the architecture's defaults; a model without a
+    recorded recipe (built in memory) keeps the architecture's."""
+    out: dict[str, Any] = {}
+    for key in ("batch_size", "lr_g", "lr_d", "betas"):
+        if options.get(key) is None and training.get(key) is not None:
+            out[key] = tuple(training[key]) if key == "betas" else training[key]
+    objective = training.get("objective")
+    if objective and options.get("objective") in (None, objective):
+        out["objective"] = objective
+        out["objective_kwargs"] = {**(training.get("objective_config") or {}), **(options.get("objective_kwargs") or {})}
+    return out
 
 
 def _base_state(state: dict[str, Any], spec, cfg: TrainConfig, G, D, *, same_objective: bool) -> dict[str, Any]:

@@ -389,6 +389,22 @@ def test_finetune_starts_from_base_and_records_lineage(folder, data, tmp_path, m
     assert f"`generator.safetensors` sha256 `{hashes['generator.safetensors'][:16]}…`" in (out / "README.md").read_text()
 
 
+def test_finetune_takes_the_base_models_recorded_recipe_unless_told(tiny_arch, data, tmp_path):
+    base_run = tmp_path / "base_run"
+    train(TrainConfig(arch="tiny", data=data, steps=2, seed=1, arch_config={"num_classes": 10}, batch_size=6,
+                      lr_g=1e-3, lr_d=3e-3, betas=(0.0, 0.9), objective="hinge"), base_run, progress=False)
+    base = hub.export_model(base_run, tmp_path / "base")
+    ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft", progress=False)
+    got = json.loads((tmp_path / "ft" / "run.json").read_text())["train"]
+    assert (got["batch_size"], got["lr_g"], got["lr_d"], list(got["betas"]), got["objective"]) == (
+        6, 1e-3, 3e-3, [0.0, 0.9], "hinge")  # not the architecture's defaults
+    ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft2", progress=False, batch_size=4,
+                    lr_g=2e-4, objective="nonsaturating")
+    got = json.loads((tmp_path / "ft2" / "run.json").read_text())["train"]
+    assert (got["batch_size"], got["lr_g"], got["lr_d"], got["objective"]) == (4, 2e-4, 3e-3, "nonsaturating")
+    assert got["objective_kwargs"] is None  # the hinge loss's hyper-parameters do not follow another objective
+
+
 def test_finetune_catalog_model_lineage_pins_revision(folder, data, tmp_path, monkeypatch):
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     shutil.copytree(folder, tmp_path / "catalog" / "tiny_fashion")
