@@ -34,7 +34,7 @@ from .io import fsync_dir
 __all__ = [
     "TrainConfig", "RunRecord", "read_run", "load_run", "latest_checkpoint", "checkpoint_step", "checkpoint_name",
     "checkpoint_folders", "verify_checkpoint", "newest_intact_checkpoint", "clean_temporaries", "holds_run",
-    "remove_run", "is_run", "run_ref", "run_seconds", "RUN_JSON", "LOG_FILE", "CHECKPOINTS", "LATEST",
+    "remove_run", "is_run", "run_ref", "run_logged", "run_seconds", "RUN_JSON", "LOG_FILE", "CHECKPOINTS", "LATEST",
     "GENERATOR_FILE", "DISCRIMINATOR_FILE", "EMA_FILE", "TRAINER_STATE", "RUN_FILES",
 ]
 
@@ -308,17 +308,22 @@ def run_ref(path: Path, *, model_config: str = "config.json") -> tuple[Path, Pat
     return None
 
 
-def run_seconds(run: Path, step: int) -> float | None:
-    """The training seconds the run's log records up to ``step`` (None without a log)."""
+def run_logged(run: Path, step: int, key: str) -> Any:
+    """The last value of ``key`` the run's log records up to ``step`` (None without a log or the key)."""
     log = run / LOG_FILE
     if not log.exists():
         return None
-    seconds = None
+    value = None
     for line in log.read_text().splitlines():
         try:
             rec = json.loads(line)
         except ValueError:
             continue
-        if rec.get("step", 0) <= step and "seconds" in rec:
-            seconds = rec["seconds"]
-    return seconds
+        if rec.get("step", 0) <= step and key in rec:
+            value = rec[key]
+    return value
+
+
+def run_seconds(run: Path, step: int) -> float | None:
+    """The training seconds the run's log records up to ``step`` (None without a log)."""
+    return run_logged(run, step, "seconds")

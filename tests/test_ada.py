@@ -100,6 +100,13 @@ def test_trainer_moves_p_logs_it_and_resumes_exactly(tiny_plugin, tiny_fmnist, t
     a = torch.load(latest_checkpoint(straight) / "trainer_state.pt", weights_only=True)["opt_d"]["state"]
     b = torch.load(latest_checkpoint(split) / "trainer_state.pt", weights_only=True)["opt_d"]["state"]
     assert all(torch.equal(a[k]["exp_avg"], b[k]["exp_avg"]) for k in a)
+    # an exported model's card says the augmentation was adaptive, with the p its checkpoint had reached
+    from ganzoo import hub
+    folder = hub.export_model(straight, tmp_path / "model")
+    training = json.loads((folder / "config.json").read_text())["training"]
+    assert training["ada"] == {"target": 0.6, "kimg": 0.05, "p": ps[-1]}
+    assert f"adaptive probability p (ADA, Karras et al. 2020: target r_t 0.6, p moves 0 to 1 in 0.05 kimg, " \
+           f"p {ps[-1]:.2f} at this checkpoint)" in (folder / "README.md").read_text()
 
 
 @pytest.mark.parametrize("kw,fragment", [

@@ -20,7 +20,8 @@ from ..errors import GanzooError
 from ..io import atomic_path, check_memory, expand, refuse_pickle, save_grid, version, write_json
 from ..models import build_from_config, load_state_strict
 from ..plugins import get_registry
-from ..runfolder import EMA_FILE, TRAINER_STATE, checkpoint_step, latest_checkpoint, read_run, run_ref, run_seconds
+from ..runfolder import (EMA_FILE, TRAINER_STATE, checkpoint_step, latest_checkpoint, read_run, run_logged, run_ref,
+                         run_seconds)
 from .card import model_card
 from .catalog import load_catalog
 from .folder import (
@@ -327,6 +328,19 @@ def _run_class_names(meta: dict, cfg, arch_cfg) -> list[str]:
     return [str(i) for i in range(k)]
 
 
+def _augmentation(cfg, run: Path, step: int) -> str:
+    """The card's words for the DiffAugment policy: on every image D sees, or under ADA with the
+    probability p the run had reached at ``step`` (its log)."""
+    if not cfg.diffaugment:
+        return ""
+    if not cfg.ada:
+        return f"DiffAugment {cfg.diffaugment} on every image D sees (Zhao et al. 2020)"
+    p = run_logged(run, step, "ada_p")
+    at = f", p {p:.2f} at this checkpoint" if isinstance(p, (int, float)) else ""
+    return (f"DiffAugment {cfg.diffaugment} on the images D sees with an adaptive probability p (ADA, Karras et al. "
+            f"2020: target r_t {cfg.ada_target}, p moves 0 to 1 in {cfg.ada_kimg:g} kimg{at})")
+
+
 def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: Path,
                       class_names: list[str]) -> dict[str, Any]:
     """The config.json of a model folder exported from a run's checkpoint: the architecture, the
@@ -369,9 +383,11 @@ def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: 
             "bf16": cfg.bf16,
             "flip": cfg.flip,
             "diffaugment": cfg.diffaugment,
+            "ada": {"target": cfg.ada_target, "kimg": cfg.ada_kimg, "p": run_logged(run, step, "ada_p")}
+            if cfg.ada else None,
             "augmentation": "; ".join(a for a in (
                 "random horizontal flips of real images" if cfg.flip else "",
-                f"DiffAugment {cfg.diffaugment} on every image D sees (Zhao et al. 2020)" if cfg.diffaugment else "",
+                _augmentation(cfg, run, step),
             ) if a) or None,
             "freeze": list(cfg.freeze),
             "lr_schedule": f"{cfg.lr_decay} decay to 0 at the last step, from step {cfg.lr_decay_start}"
