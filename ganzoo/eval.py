@@ -193,8 +193,7 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
 
     need_stats, need_ref = _cached_reference(out, skey if stats else None, rkey if m else None, m)
     if need_ref and m < N:  # a reference of every one of the N images holds this one's rows: no pass for them
-        need_ref = not _subset_of_full_reference(out, cache_key(kind="ref", ref_size=N, ref_seed=REAL_SEED, **common),
-                                                 N, ref_pos)
+        need_ref = not _cached_ref(out, cache_key(kind="ref", ref_size=N, ref_seed=REAL_SEED, **common), N, ref_pos)
     if not (need_stats or need_ref):
         # a pass killed after writing its entries but before deleting its partial state leaves it behind
         remove_entry(partial_key(bool(stats), bool(m)), "partial")
@@ -235,38 +234,31 @@ def _cached_reference(out: dict[str, Any], skey: str | None, rkey: str | None, m
         check_gaussian(p.get("mu"), p.get("sigma"), dim)
         return True
 
-    def good_ref(p: dict) -> bool:
-        check_features(p.get("features"), m, dim)
-        return True
-
     have_stats = load_entry(skey, "stats", good_stats) if skey else None
-    have_ref = load_entry(rkey, "ref", good_ref) if rkey else None
     if have_stats is not None:
         out.update(mu=have_stats["mu"], sigma=have_stats["sigma"])
         out["cached"].append("stats")
         out["files"]["stats"] = str(entry_path(skey, "stats"))
-    if have_ref is not None:
-        out["features"] = have_ref["features"]
-        out["cached"].append("ref")
-        out["files"]["ref"] = str(entry_path(rkey, "ref"))
-    return skey is not None and have_stats is None, rkey is not None and have_ref is None
+    have_ref = _cached_ref(out, rkey, m) if rkey else False
+    return skey is not None and have_stats is None, rkey is not None and not have_ref
 
 
-def _subset_of_full_reference(out: dict[str, Any], fkey: str, N: int, ref_pos: torch.Tensor) -> bool:
-    """Put the rows ``ref_pos`` of the cached reference of all ``N`` images (``fkey``) into ``out`` as this
-    call's reference; False when there is none. The full reference's positions are all of ``0..N-1`` in order
-    (the subset of size N is every position, sorted), so its row i is position i, and the rows taken are those
-    a pass over ``ref_pos`` alone would compute, up to the extractor's dependence on what shares its batch."""
+def _cached_ref(out: dict[str, Any], key: str, rows: int, pick: torch.Tensor | None = None) -> bool:
+    """Put the cached reference features ``key`` (``rows`` of them) into ``out``, only the rows ``pick`` when
+    given; False when there is none. :func:`real_reference` picks a subset's rows from the reference of all
+    N images: its positions are all of ``0..N-1`` in order (the subset of size N is every position, sorted),
+    so row i is position i, and the rows taken are those a pass over the subset alone would compute, up to
+    the extractor's dependence on what shares its batch."""
     def good(p: dict) -> bool:
-        check_features(p.get("features"), N, None)
+        check_features(p.get("features"), rows, None)  # the width is known only after a pass
         return True
 
-    full = load_entry(fkey, "ref", good)
-    if full is None:
+    have = load_entry(key, "ref", good)
+    if have is None:
         return False
-    out["features"] = full["features"][ref_pos].contiguous()
+    out["features"] = have["features"] if pick is None else have["features"][pick].contiguous()
     out["cached"].append("ref")
-    out["files"]["ref"] = str(entry_path(fkey, "ref"))
+    out["files"]["ref"] = str(entry_path(key, "ref"))
     return True
 
 

@@ -1203,9 +1203,9 @@ def finetune(ref: str | os.PathLike, *, data: str, out: str | os.PathLike, steps
     except for a network with parts frozen by ``freeze`` (its parameter list changes).
     ``train_options`` are :class:`TrainConfig` fields (``lr_g``, ``batch_size``,
     ``device``, ...); batch size, learning rates, betas and objective default to the base
-    model's recorded recipe (:func:`_base_recipe`), else the architecture's. The run records ``base_model`` (and so will its exported model folder:
-    ``config.json`` ``lineage``). ``restart=True`` starts over a run already in ``out``,
-    keeping nothing of it.
+    model's recorded recipe (:func:`_base_recipe`), else the architecture's. The run records
+    ``base_model`` (and so will its exported model folder: ``config.json`` ``lineage``).
+    ``restart=True`` starts over a run already in ``out``, keeping nothing of it.
 
     >>> ganzoo.finetune("began_fashion", data="folder:shoes", steps=500, out="runs/shoes",
     ...                 freeze=["encoder"])             # doctest: +SKIP
@@ -1267,7 +1267,8 @@ def _base_recipe(training: dict[str, Any], options: dict[str, Any]) -> dict[str,
     objective = training.get("objective")
     if objective and options.get("objective") in (None, objective):
         out["objective"] = objective
-        out["objective_kwargs"] = {**(training.get("objective_config") or {}), **(options.get("objective_kwargs") or {})}
+        out["objective_kwargs"] = {**(training.get("objective_config") or {}),
+                                   **(options.get("objective_kwargs") or {})}
     return out
 
 

@@ -72,18 +72,22 @@ def cmd_finetune(args) -> int:
     return 0
 
 
+#: where a recipe option's default comes from (:func:`ganzoo.trainer._base_recipe` for finetune)
+_RECIPE_DEFAULT = "the architecture's; finetune: the base model's recorded one"
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="dataset as KIND:PATH, e.g. fashion-mnist:../shared/datasets/fashion-mnist")
     p.add_argument("--label", help="which label a labelled dataset provides (e.g. utkface: gender, race, age_group)")
     p.add_argument("--out", required=True, help="run directory (created; holds logs, grids, checkpoints)")
     p.add_argument("--steps", type=int, help="number of training steps")
     p.add_argument("--epochs", type=float, help="number of epochs (instead of --steps)")
-    p.add_argument("--batch-size", type=int, help="default: the architecture's; finetune: the base model's recorded one; under torchrun the GLOBAL batch, "
+    p.add_argument("--batch-size", type=int, help=f"default: {_RECIPE_DEFAULT}; under torchrun the GLOBAL batch, "
                    "split evenly over the processes")
-    p.add_argument("--lr-g", type=float, help="generator learning rate (default: the architecture's; finetune: the base model's recorded one)")
-    p.add_argument("--lr-d", type=float, help="discriminator learning rate (default: the architecture's; finetune: the base model's recorded one)")
+    p.add_argument("--lr-g", type=float, help=f"generator learning rate (default: {_RECIPE_DEFAULT})")
+    p.add_argument("--lr-d", type=float, help=f"discriminator learning rate (default: {_RECIPE_DEFAULT})")
     p.add_argument("--betas", type=_betas, metavar="B1,B2",
-                   help="Adam betas for both players, e.g. 0.0,0.9 (default: the architecture's; finetune: the base model's recorded ones)")
+                   help=f"Adam betas for both players, e.g. 0.0,0.9 (default: {_RECIPE_DEFAULT}s)")
     p.add_argument("--lr-decay", choices=("linear",),
                    help="learning-rate schedule: linear falls from the recipe's rates to 0 at the last step "
                         "(default: constant); at --resume it starts from the checkpoint")
@@ -92,7 +96,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, help="image size in px (default: the architecture's)")
     p.add_argument("--channels", type=int, choices=(1, 3), help="image channels (default: the architecture's)")
     p.add_argument("--set", type=key_value, action="append", metavar="KEY=VALUE", help="architecture config field")
-    p.add_argument("--objective", help="objective name (default: the architecture's; finetune: the base model's recorded one, with its hyper-parameters)")
+    p.add_argument("--objective", help=f"objective name (default: {_RECIPE_DEFAULT}, with its hyper-parameters)")
     p.add_argument("--objective-arg", type=key_value, action="append", metavar="KEY=VALUE", help="objective hyper-parameter")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the initial weights, data order, latents and augmentations")

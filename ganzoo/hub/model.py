@@ -328,15 +328,14 @@ def _run_class_names(meta: dict, cfg, arch_cfg) -> list[str]:
     return [str(i) for i in range(k)]
 
 
-def _augmentation(cfg, run: Path, step: int) -> str:
+def _augmentation(cfg, ada_p: float | None) -> str:
     """The card's words for the DiffAugment policy: on every image D sees, or under ADA with the
-    probability p the run had reached at ``step`` (its log)."""
+    probability p the run had reached at the exported checkpoint (``ada_p``, from its log)."""
     if not cfg.diffaugment:
         return ""
     if not cfg.ada:
         return f"DiffAugment {cfg.diffaugment} on every image D sees (Zhao et al. 2020)"
-    p = run_logged(run, step, "ada_p")
-    at = f", p {p:.2f} at this checkpoint" if isinstance(p, (int, float)) else ""
+    at = f", p {ada_p:.2f} at this checkpoint" if isinstance(ada_p, (int, float)) else ""
     return (f"DiffAugment {cfg.diffaugment} on the images D sees with an adaptive probability p (ADA, Karras et al. "
             f"2020: target r_t {cfg.ada_target}, p moves 0 to 1 in {cfg.ada_kimg:g} kimg{at})")
 
@@ -348,6 +347,7 @@ def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: 
     cfg, meta, resolved = record.train, record.meta, record.resolved
     step = checkpoint_step(ckpt)
     spe = resolved.get("steps_per_epoch") or 0
+    ada_p = run_logged(run, step, "ada_p") if cfg.ada else None
     return {
         "ganzoo_format": FORMAT,
         "library_name": "ganzoo",
@@ -383,11 +383,10 @@ def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: 
             "bf16": cfg.bf16,
             "flip": cfg.flip,
             "diffaugment": cfg.diffaugment,
-            "ada": {"target": cfg.ada_target, "kimg": cfg.ada_kimg, "p": run_logged(run, step, "ada_p")}
-            if cfg.ada else None,
+            "ada": {"target": cfg.ada_target, "kimg": cfg.ada_kimg, "p": ada_p} if cfg.ada else None,
             "augmentation": "; ".join(a for a in (
                 "random horizontal flips of real images" if cfg.flip else "",
-                _augmentation(cfg, run, step),
+                _augmentation(cfg, ada_p),
             ) if a) or None,
             "freeze": list(cfg.freeze),
             "lr_schedule": f"{cfg.lr_decay} decay to 0 at the last step, from step {cfg.lr_decay_start}"
