@@ -188,6 +188,8 @@ def test_sigterm_saves_a_checkpoint(installed_tiny, tiny_fmnist, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143  # 128 + SIGTERM, as a shell reports it
     assert "SIGTERM received" in err and "--resume" in err and "Traceback" not in err
+    # a stop the user asked for is reported as one, not as an error of the input
+    assert "ganzoo: stopped: SIGTERM received" in err and "error" not in err
     step = int(latest_checkpoint(run).name.split("-")[1])
     state = torch.load(latest_checkpoint(run) / "trainer_state.pt", weights_only=True)
     assert state["step"] == step

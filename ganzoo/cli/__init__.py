@@ -157,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     except GanzooError as exc:
         if args.debug:
             raise
-        print(f"ganzoo: error: {exc}", file=sys.stderr)
-        # a training stopped by SIGTERM/SIGINT (after saving) exits 143/130, as the signal would
+        # a training stopped by SIGTERM/SIGINT (after saving) is not a failure of the input: it says
+        # "stopped", not "error", and exits 143/130, as the signal would
+        stopped = hasattr(exc, "signum")
+        print(f"ganzoo: {'stopped' if stopped else 'error'}: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", EXIT_USER_ERROR)
     except (OSError, MemoryError) as exc:  # the disk or the machine said no: one line, not a traceback
         if args.debug:
