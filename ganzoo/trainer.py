@@ -539,6 +539,11 @@ class _RunReport:
                           + self.cfg.diffaugment)
         if self.cfg.compile:
             extras.append("torch.compile")
+        if self.cfg.base_model:
+            base = self.cfg.base_model
+            at = f"@{base['revision']}" if base.get("revision") else ""
+            extras.append(f"fine-tuning {base.get('base_model') or 'a model'}{at} with lr {self.lr_g:g}/{self.lr_d:g}, "
+                          f"betas {self.betas[0]:g},{self.betas[1]:g} (options not given: the base's recorded recipe)")
         return (f"ganzoo {verb}: {self.spec.name} ({self.objective_name}) on {self.cfg.data} ({len(ds):,} images); "
                 f"images {c}x{size}x{size}, {batch}, steps {self.step}->{self.total_steps}; device {dev}; "
                 f"{self.dtype_summary()}; {_threads(torch.get_num_threads())}"

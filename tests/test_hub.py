@@ -394,10 +394,13 @@ def test_finetune_takes_the_base_models_recorded_recipe_unless_told(tiny_arch, d
     train(TrainConfig(arch="tiny", data=data, steps=2, seed=1, arch_config={"num_classes": 10}, batch_size=6,
                       lr_g=1e-3, lr_d=3e-3, betas=(0.0, 0.9), objective="hinge"), base_run, progress=False)
     base = hub.export_model(base_run, tmp_path / "base")
-    ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft", progress=False)
+    trainer = ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft", progress=False)
     got = json.loads((tmp_path / "ft" / "run.json").read_text())["train"]
     assert (got["batch_size"], got["lr_g"], got["lr_d"], list(got["betas"]), got["objective"]) == (
         6, 1e-3, 3e-3, [0.0, 0.9], "hinge")  # not the architecture's defaults
+    line = trainer.start_line("finetune")  # the start line says what the fine-tune took from the base
+    assert "(hinge)" in line and "batch 6" in line
+    assert f"fine-tuning {base}" in line and "lr 0.001/0.003, betas 0,0.9 (options not given: the base's" in line
     ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft2", progress=False, batch_size=4,
                     lr_g=2e-4, objective="nonsaturating")
     got = json.loads((tmp_path / "ft2" / "run.json").read_text())["train"]
