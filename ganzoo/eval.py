@@ -776,9 +776,19 @@ def _card_rows(evals: Sequence[dict]) -> list[tuple[str, float, dict]]:
 
 
 def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
-    from huggingface_hub import EvalResult, ModelCard  # start-up time: ~0.3 s, only when a card is updated
+    from huggingface_hub import ModelCard  # start-up time: ~0.3 s, only when a card is updated
 
-    card = ModelCard.load(path)
+    card = apply_evaluations(ModelCard.load(path), config, evals)
+    with atomic_path(path) as tmp:
+        card.save(tmp)
+
+
+def apply_evaluations(card, config: dict, evals: Sequence[dict]):
+    """Write evaluation entries into a ``huggingface_hub.ModelCard`` (in place, returned): its
+    ``model-index`` results, its ``metrics`` list and the "Metrics" section's table. Results that
+    ``ganzoo eval`` did not write (another tool's ``metric_config``) are kept."""
+    from huggingface_hub import EvalResult
+
     results = []
     for name, value, e in _card_rows(evals):
         dtype, dname = _dataset_ids(e, config)
@@ -793,11 +803,10 @@ def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
     ours = {"inception", "fmnist", "discriminator"}
     foreign = [r for r in (card.data.eval_results or []) if getattr(r, "metric_config", None) not in ours]
     card.data.eval_results = foreign + results  # results not written by ganzoo eval are kept
-    card.data.model_name = card.data.model_name or config.get("name") or path.parent.name
+    card.data.model_name = card.data.model_name or config.get("name") or "model"
     card.data.metrics = sorted(config.get("metrics") or {}) or None
     card.text = _metrics_section(card.text, evals)
-    with atomic_path(path) as tmp:
-        card.save(tmp)
+    return card
 
 
 #: FID's features have 2048 dimensions; with fewer real images the covariance is singular

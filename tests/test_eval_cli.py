@@ -248,6 +248,18 @@ def test_eval_a_real_model_folder_then_load_and_re_export_it(tiny_arch, data, tm
     assert any(r.metric_type == "fid_fmnist_classifier" for r in card.data.eval_results)
     again = hub.export_model(folder, tmp_path / "again")
     assert "fid_fmnist_classifier" in (again / "README.md").read_text()
+    # the same weights re-exported keep the whole evaluation: model-index results and the Metrics table
+    card_again = ModelCard.load(again / "README.md")
+    assert card_again.data.eval_results == card.data.eval_results
+    assert card_again.text.split("## Metrics")[1] == card.text.split("## Metrics")[1]
+    # a card rebuilt from config.json alone has what the export and the evaluation wrote
+    before = (folder / "README.md").read_text()
+    (folder / "README.md").write_text("stale")
+    assert hub.write_card(folder) == folder / "README.md"
+    rebuilt = ModelCard.load(folder / "README.md")
+    assert rebuilt.data.to_dict() == card.data.to_dict() and rebuilt.text == card.text, before
+    with pytest.raises(GanzooError, match="not a model folder"):
+        hub.write_card(tmp_path)
 
 
 # --------------------------------------------------------------------------- a resumable real-data pass

@@ -212,6 +212,11 @@ def test_shipped_cards_agree_with_sample_and_carry_their_metadata(name):
         assert result.dataset_type != "folder"
     config = json.loads((folder / "config.json").read_text())
     assert config["datasets"] == card.data.datasets
+    # the card is what its config.json renders to (recipe, evaluations): not an older template's output;
+    # after a template change, `python -c "from ganzoo import hub; hub.write_card('models/NAME')"` and
+    # `ganzoo catalog add` bring it up to date
+    current = hub.model_card(config, ref=name)
+    assert current.data.to_dict() == card.data.to_dict() and current.text == card.text
 
 
 def test_a_checkpoint_from_another_architecture_is_a_one_line_error(tiny_plugin, tiny_fmnist, tmp_path, capsys):

@@ -50,7 +50,7 @@ from __future__ import annotations
 import importlib
 
 from ..io import PICKLE_SUFFIXES
-from .card import CARD_TEMPLATE, model_card, portable_paths
+from .card import CARD_TEMPLATE, model_card, portable_paths, write_card
 from .catalog import (
     BUILTIN_CATALOG, CATALOG_ENV, CATALOG_NAME, CatalogEntry, add_catalog_entry, catalog_path, list_pretrained,
     load_catalog,
@@ -69,7 +69,7 @@ from .sources import HUB_PREFIXES, _local_path  # _local_path: eval.py imports i
 
 __all__ = [
     "GANModel", "load", "list_pretrained", "export_model", "push", "finetune", "save_modules", "module_config",
-    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256", "install_line",
+    "catalog_path", "load_catalog", "add_catalog_entry", "CatalogEntry", "file_sha256", "install_line", "write_card",
 ]
 
 
