@@ -216,7 +216,11 @@ def test_shipped_cards_agree_with_sample_and_carry_their_metadata(name):
     # after a template change, `python -c "from ganzoo import hub; hub.write_card('models/NAME')"` and
     # `ganzoo catalog add` bring it up to date
     current = hub.model_card(config, ref=name)
-    assert current.data.to_dict() == card.data.to_dict() and current.text == card.text
+
+    def text(c):  # machine paths are written relative to where the card was rendered: not compared
+        return [line for line in c.text.splitlines() if "../" not in line]
+
+    assert current.data.to_dict() == card.data.to_dict() and text(current) == text(card)
 
 
 def test_a_checkpoint_from_another_architecture_is_a_one_line_error(tiny_plugin, tiny_fmnist, tmp_path, capsys):
