@@ -776,9 +776,7 @@ def _card_rows(evals: Sequence[dict]) -> list[tuple[str, float, dict]]:
 
 
 def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
-    from huggingface_hub import ModelCard  # start-up time: ~0.3 s, only when a card is updated
-
-    card = apply_evaluations(ModelCard.load(path), config, evals)
+    card = apply_evaluations(path, config, evals)
     with atomic_path(path) as tmp:
         card.save(tmp)
 
@@ -786,8 +784,11 @@ def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
 def apply_evaluations(card, config: dict, evals: Sequence[dict]):
     """Write evaluation entries into a ``huggingface_hub.ModelCard`` (in place, returned): its
     ``model-index`` results, its ``metrics`` list and the "Metrics" section's table. Results that
-    ``ganzoo eval`` did not write (another tool's ``metric_config``) are kept."""
-    from huggingface_hub import EvalResult
+    ``ganzoo eval`` did not write (another tool's ``metric_config``) are kept. ``card`` may be the card's path."""
+    from huggingface_hub import EvalResult, ModelCard  # start-up time: ~0.3 s, only when a card is updated
+
+    if not isinstance(card, ModelCard):
+        card = ModelCard.load(card)
 
     results = []
     for name, value, e in _card_rows(evals):

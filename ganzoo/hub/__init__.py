@@ -50,12 +50,12 @@ from __future__ import annotations
 import importlib
 
 from ..io import PICKLE_SUFFIXES
-from .card import CARD_TEMPLATE, model_card, portable_paths, write_card
+from .card import CARD_TEMPLATE, model_card, portable_paths
 from .catalog import (
     BUILTIN_CATALOG, CATALOG_ENV, CATALOG_NAME, CatalogEntry, add_catalog_entry, catalog_path, list_pretrained,
     load_catalog,
 )
-from .export import EXPORT_FILES, export_model, push
+from .export import EXPORT_FILES, export_model, push, write_card
 from .folder import (
     CARD_NAME, CONFIG_MAX_BYTES, CONFIG_NAME, CURVES_NAME, DISCRIMINATOR_FILE, FORMAT, GENERATOR_FILE, HUB_ID,
     KNOWN_DATA, PROJECT_URL, SAMPLES_N, SAMPLES_NAME, SAMPLES_SEED, TRAINING_LOG_NAME, TRAINING_STATE_FILE,

@@ -1,7 +1,6 @@
 """The model card: the README.md of a model folder, from its config.json."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -9,9 +8,8 @@ from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ..errors import GanzooError
-from ..io import atomic_path
-from .folder import CARD_NAME, CONFIG_NAME, KNOWN_DATA, PROJECT_URL, SAMPLES_SEED, install_line
+from ..eval import apply_evaluations
+from .folder import KNOWN_DATA, PROJECT_URL, SAMPLES_SEED, install_line
 
 CARD_TEMPLATE = """---
 {{ card_data }}
@@ -181,30 +179,8 @@ def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
     )
     evals = [e for e in (config.get("evaluations") or []) if isinstance(e, dict)]
     if evals:  # `ganzoo eval --update-card`'s results: the card is a function of config.json alone
-        from ..eval import apply_evaluations  # the metrics modules: only for a folder that was evaluated
-
         # applied to the card as read back, as `ganzoo eval --update-card` does to the exported
         # README.md, so a rebuilt card is byte for byte the one an export and an evaluation write
         card = apply_evaluations(ModelCard(str(card)), config, evals)
     return card
 
-
-def write_card(folder: str | os.PathLike) -> Path:
-    """Rewrite ``folder/README.md`` from ``folder/config.json`` (its recipe, lineage, data and
-    ``ganzoo eval --update-card`` results), atomically: after the card's template changes, or after
-    config.json was edited, without re-exporting (which would rewrite the weights) or evaluating again.
-    Returns the card's path; a catalog entry pinning the old card needs ``ganzoo catalog add`` again."""
-    folder = Path(folder)
-    try:
-        config = json.loads((folder / CONFIG_NAME).read_text())
-    except FileNotFoundError:
-        raise GanzooError(f"{folder} is not a model folder (no {CONFIG_NAME}); export one with "
-                          f"`ganzoo export RUN FOLDER`") from None
-    except ValueError as exc:
-        raise GanzooError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); restore it first") from None
-    from .export import _card_ref  # export builds on this module
-
-    card = model_card(config, ref=_card_ref(config, folder))
-    with atomic_path(folder / CARD_NAME) as tmp:
-        card.save(tmp)
-    return folder / CARD_NAME

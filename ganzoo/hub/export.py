@@ -16,7 +16,7 @@ from ..errors import GanzooError
 from ..io import atomic_path, check_output_folder, refuse_pickle, staging_folder, version
 from ..plots import plot_log, read_log
 from ..runfolder import LOG_FILE, run_ref
-from .card import portable_paths
+from .card import model_card, portable_paths
 from .catalog import load_catalog
 from .folder import (
     CARD_NAME, CONFIG_NAME, CURVES_NAME, DISCRIMINATOR_FILE, GENERATOR_FILE, HUB_ID, KNOWN_DATA,
@@ -232,3 +232,22 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
                               f"({type(exc).__name__}: {_one_line(exc, 120)}); check the network, or point "
                               f"HF_ENDPOINT at a Hub you can reach") from None
     return {"repo": repo, "revision": info.oid, "url": str(info.commit_url)}
+
+
+def write_card(folder: str | os.PathLike) -> Path:
+    """Rewrite ``folder/README.md`` from ``folder/config.json`` (its recipe, lineage, data and
+    ``ganzoo eval --update-card`` results), atomically: after the card's template changes, or after
+    config.json was edited, without re-exporting (which would rewrite the weights) or evaluating again.
+    Returns the card's path; a catalog entry pinning the old card needs ``ganzoo catalog add`` again."""
+    folder = Path(folder)
+    try:
+        config = json.loads((folder / CONFIG_NAME).read_text())
+    except FileNotFoundError:
+        raise GanzooError(f"{folder} is not a model folder (no {CONFIG_NAME}); export one with "
+                          f"`ganzoo export RUN FOLDER`") from None
+    except ValueError as exc:
+        raise GanzooError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); restore it first") from None
+    card = model_card(config, ref=_card_ref(config, folder))
+    with atomic_path(folder / CARD_NAME) as tmp:
+        card.save(tmp)
+    return folder / CARD_NAME
