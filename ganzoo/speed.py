@@ -72,6 +72,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
+from torch.nn.utils import parametrize
 
 from .device import cpu_model
 from .io import cache_dir, write_json
@@ -233,8 +234,7 @@ class OnePixelConv2d(nn.Module):
     def applies(conv: nn.Module) -> bool:
         if type(conv) is not nn.Conv2d or conv.groups != 1 or conv.padding_mode != "zeros":
             return False
-        # a weight recomputed by hooks (torch.nn.utils.spectral_norm / weight_norm) is not a Parameter
-        if not isinstance(conv.weight, nn.Parameter) or conv._forward_pre_hooks or conv._forward_hooks:
+        if not _keeps_parameters(conv):
             return False
         k = conv.kernel_size
         return (k[0] == k[1] and k[0] % 2 == 1 and k[0] > 1 and conv.dilation == (1, 1)
@@ -462,6 +462,16 @@ def _fold_bn_into_next_linear(gm: fx.GraphModule) -> list[str]:
     return done
 
 
+def _keeps_parameters(conv: nn.Module) -> bool:
+    """True when ``conv`` uses its ``weight`` Parameter as it is: not recomputed by a parametrization
+    (``torch.nn.utils.parametrizations.spectral_norm``) or by hooks (the older ``spectral_norm`` /
+    ``weight_norm``). A training rewrite that took ``conv.weight`` from such a layer would hold a
+    snapshot, a tensor that neither trains nor follows the normalization (FastGAN's G, fine-tuned)."""
+    if parametrize.is_parametrized(conv) or conv._forward_pre_hooks or conv._forward_hooks:
+        return False
+    return isinstance(conv.weight, nn.Parameter)
+
+
 def _is_nearest_2x(m: nn.Module | None) -> bool:
     if not isinstance(m, nn.Upsample) or m.mode != "nearest" or m.size is not None:
         return False
@@ -516,7 +526,7 @@ def _upsample_conv_to_convt(gm: fx.GraphModule, *, training: bool) -> list[str]:
         if not _is_nearest_2x(_module(gm, up_node)) or counts[up_node.target] != 1:
             continue
         conv_node, conv = _sole_consumer(gm, counts, up_node)
-        if conv is None or not _is_same_3x3(conv):
+        if conv is None or (training and not _keeps_parameters(conv)) or not _is_same_3x3(conv):
             continue
         if training:
             new = UpsampleConv2d(conv)
@@ -1261,7 +1271,7 @@ def rewrite_for_training(net: nn.Module) -> list[str]:
         conv_node = _single_user(up_node)
         conv = _module(gm, conv_node) if conv_node is not None else None
         if conv is not None and counts[conv_node.target] == 1 and _only_input_is(conv_node, up_node) \
-                and _is_same_3x3(conv):
+                and _keeps_parameters(conv) and _is_same_3x3(conv):
             _set_submodule(net, conv_node.target, UpsampleConv2d(conv))
             _set_submodule(net, up_node.target, nn.Identity())
             done.append(f"{up_node.target} + {conv_node.target}: up-sample + 3x3 conv as a 4x4/2 transposed conv")
@@ -1272,7 +1282,7 @@ def rewrite_for_training(net: nn.Module) -> list[str]:
         conv_node = _single_user(pad_node)
         conv = _module(gm, conv_node) if conv_node is not None else None
         if type(conv) is nn.Conv2d and counts[conv_node.target] == 1 and _only_input_is(conv_node, pad_node) \
-                and conv.padding == (0, 0) and conv.stride == (1, 1):
+                and _keeps_parameters(conv) and conv.padding == (0, 0) and conv.stride == (1, 1):
             left, right, top, bottom = (int(p) for p in pad.padding)
             if min(left, right, top, bottom) >= 0:
                 _set_submodule(net, conv_node.target, CroppedConv2d(conv, (left, right, top, bottom)))

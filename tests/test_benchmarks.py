@@ -282,6 +282,27 @@ def test_one_pixel_rewrite_leaves_other_convs_alone():
     assert all(type(m) is nn.Conv2d for m in net)
 
 
+@pytest.mark.parametrize("norm", ["parametrization", "hook"])
+def test_training_rewrites_leave_normalized_convs_trainable(norm):
+    """A spectral-normed conv's ``weight`` is recomputed from a Parameter at each call; a rewrite that took it
+    would freeze a snapshot (it did for FastGAN's G once its power iteration had converged: a fine-tune with
+    --ema then failed to deepcopy G)."""
+    sn = torch.nn.utils.parametrizations.spectral_norm if norm == "parametrization" else torch.nn.utils.spectral_norm
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), sn(nn.Conv2d(4, 4, 3, 1, 1)),
+                        nn.ZeroPad2d((0, 1, 0, 1)), sn(nn.Conv2d(4, 4, 2)))
+    with torch.no_grad():
+        for _ in range(200):        # converge u, as in a trained model, so that running the conv matches its weight
+            net(torch.randn(1, 4, 4, 4))
+    params, types = dict(net.named_parameters()), [type(m) for m in net]
+    copy.deepcopy(net)              # what the trainer does for the moving average of G
+    assert speed.rewrite_for_training(net) == [] and [type(m) for m in net] == types
+    assert dict(net.named_parameters()) == params
+    copy.deepcopy(net)
+    net(torch.randn(1, 4, 4, 4)).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
 def test_adam_is_fused_where_available():
     opt = speed.adam([nn.Parameter(torch.zeros(3))], 1e-3, (0.5, 0.999))
     assert opt.defaults.get("fused") or opt.defaults.get("foreach")
