@@ -234,12 +234,22 @@ def test_cli_export_catalog_embedded_sample(run, tmp_path, monkeypatch, capsys):
                  "--data-attribution", "shapes drawn by the test"]) == 0
     assert json.loads((out / "config.json").read_text())["metrics"] == {"fid": 9.5}
     assert main(["export", str(run), str(out)]) == 2  # refuses to overwrite
+    # exported before the entry existed, the card names the folder; `catalog add` makes it name the entry
+    assert "ganzoo sample tiny_fashion " not in (out / "README.md").read_text()
     cat = tmp_path / "catalog.json"
+    capsys.readouterr()
     assert main(["catalog", "add", "tiny_fashion", str(out), "--repo", "org/tiny", "--revision", "a" * 40,
                  "--catalog", str(cat)]) == 0
+    assert "rebuilt" in capsys.readouterr().err
+    card = (out / "README.md").read_text()
+    assert "ganzoo sample tiny_fashion " in card and str(out) not in card and "fid" in card
     entry = json.loads(cat.read_text())["models"]["tiny_fashion"]
     assert entry["embedded"] == "models/tiny_fashion" and entry["revision"] == "a" * 40
-    assert entry["files"]["generator.safetensors"] == hub.file_sha256(out / "generator.safetensors")
+    for name in ("generator.safetensors", "README.md"):
+        assert entry["files"][name] == hub.file_sha256(out / name)
+    assert main(["catalog", "add", "tiny_fashion", str(out), "--repo", "org/tiny", "--revision", "a" * 40,
+                 "--catalog", str(cat)]) == 0
+    assert "rebuilt" not in capsys.readouterr().err  # an up-to-date card is left as it is
     monkeypatch.setenv(hub.CATALOG_ENV, str(cat))
     capsys.readouterr()
     assert main(["list", "--pretrained"]) == 0

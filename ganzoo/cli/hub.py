@@ -3,8 +3,10 @@ TorchScript exports: :mod:`ganzoo.deploy`)."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+from pathlib import Path
 
 from ..errors import GanzooError
 from . import lazy
@@ -59,8 +61,21 @@ def cmd_push(args) -> int:
 
 
 def cmd_catalog_add(args) -> int:
-    entry = lazy.hub.add_catalog_entry(args.name, args.folder, repo=args.repo, revision=args.revision,
-                              catalog=args.catalog, embed=not args.no_embed, description=args.description)
+    def add():
+        return lazy.hub.add_catalog_entry(args.name, args.folder, repo=args.repo, revision=args.revision,
+                                          catalog=args.catalog, embed=not args.no_embed, description=args.description)
+
+    entry = add()
+    # a folder exported before its entry existed has a card whose commands name the folder's path
+    # (./models/NAME): the embedded model's card names the catalog entry, then the files are pinned again
+    folder = Path(args.folder)
+    card = folder / lazy.hub.CARD_NAME
+    if entry.embedded is not None and json.loads((folder / lazy.hub.CONFIG_NAME).read_text()).get("name") == args.name:
+        before = card.read_bytes() if card.is_file() else None
+        lazy.hub.write_card(args.folder, ref=args.name)
+        if card.read_bytes() != before:
+            print(f"rebuilt {card} so that its commands load {args.name!r}", file=sys.stderr)
+            entry = add()
     if not re.fullmatch(r"[0-9a-f]{40}", args.revision):
         print(f"warning: --revision {args.revision} is not a commit: a branch or tag can move (the sha256 check then "
               f"refuses the new files); pin the commit `ganzoo push` printed", file=sys.stderr)

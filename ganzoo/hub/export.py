@@ -234,11 +234,13 @@ def push(ref: str | os.PathLike, repo: str, *, private: bool | None = None, bran
     return {"repo": repo, "revision": info.oid, "url": str(info.commit_url)}
 
 
-def write_card(folder: str | os.PathLike) -> Path:
+def write_card(folder: str | os.PathLike, *, ref: str | None = None) -> Path:
     """Rewrite ``folder/README.md`` from ``folder/config.json`` (its recipe, lineage, data and
     ``ganzoo eval --update-card`` results), atomically: after the card's template changes, or after
     config.json was edited, without re-exporting (which would rewrite the weights) or evaluating again.
-    Returns the card's path; a catalog entry pinning the old card needs ``ganzoo catalog add`` again."""
+    ``ref``: how the card's commands name the model (default: its Hub id, its catalog name, else the
+    folder's path). Returns the card's path; a catalog entry pinning the old card needs
+    ``ganzoo catalog add`` again (which rebuilds the card of the folder it embeds)."""
     folder = Path(folder)
     try:
         config = json.loads((folder / CONFIG_NAME).read_text())
@@ -247,7 +249,7 @@ def write_card(folder: str | os.PathLike) -> Path:
                           f"`ganzoo export RUN FOLDER`") from None
     except ValueError as exc:
         raise GanzooError(f"{folder / CONFIG_NAME} is not valid JSON ({exc}); restore it first") from None
-    card = model_card(config, ref=_card_ref(config, folder))
+    card = model_card(config, ref=ref or _card_ref(config, folder))
     with atomic_path(folder / CARD_NAME) as tmp:
         card.save(tmp)
     return folder / CARD_NAME
