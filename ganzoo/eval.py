@@ -74,6 +74,9 @@ EXTRACTORS = ("inception", "fmnist")
 DEFAULT_METRICS = {"inception": ("fid", "kid", "pr"), "fmnist": ("fid", "kid", "pr", "coverage")}
 #: Numbers written to a model card need at least this many generated images, against the full train split.
 REPORT_MIN_N = 10_000
+#: reference sizes a smaller kid/pr reference is also taken from when cached (besides all N images):
+#: what ``ganzoo eval --real-only`` writes by default, so that a 2,000-sample screening after it needs no pass
+REUSABLE_REF_SIZES = (REPORT_MIN_N,)
 #: Seed of the choice of real images for the KID / precision-recall reference set and D's confusion matrix.
 REAL_SEED = 0
 #: Images between two saves of a real-data feature pass's partial state (:func:`real_reference`).
@@ -192,8 +195,14 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
                          **common)
 
     need_stats, need_ref = _cached_reference(out, skey if stats else None, rkey if m else None, m)
-    if need_ref and m < N:  # a reference of every one of the N images holds this one's rows: no pass for them
-        need_ref = not _cached_ref(out, cache_key(kind="ref", ref_size=N, ref_seed=REAL_SEED, **common), N, ref_pos)
+    # a larger cached reference holds this one's rows (its positions are a prefix of the same permutation,
+    # sorted): of every one of the N images, or of the size `ganzoo eval --real-only` writes by default
+    for big in sorted({N, *REUSABLE_REF_SIZES}):
+        if not need_ref or big <= m or big > N:
+            continue
+        big_pos = torch.randperm(N, generator=torch.Generator().manual_seed(REAL_SEED + 1))[:big].sort().values
+        need_ref = not _cached_ref(out, cache_key(kind="ref", ref_size=big, ref_seed=REAL_SEED, **common), big,
+                                   torch.searchsorted(big_pos, ref_pos))
     if not (need_stats or need_ref):
         # a pass killed after writing its entries but before deleting its partial state leaves it behind
         remove_entry(partial_key(bool(stats), bool(m)), "partial")
@@ -245,10 +254,10 @@ def _cached_reference(out: dict[str, Any], skey: str | None, rkey: str | None, m
 
 def _cached_ref(out: dict[str, Any], key: str, rows: int, pick: torch.Tensor | None = None) -> bool:
     """Put the cached reference features ``key`` (``rows`` of them) into ``out``, only the rows ``pick`` when
-    given; False when there is none. :func:`real_reference` picks a subset's rows from the reference of all
-    N images: its positions are all of ``0..N-1`` in order (the subset of size N is every position, sorted),
-    so row i is position i, and the rows taken are those a pass over the subset alone would compute, up to
-    the extractor's dependence on what shares its batch."""
+    given; False when there is none. :func:`real_reference` picks a subset's rows from a larger reference:
+    both are the first positions of one seeded permutation of the N images, sorted, so the smaller one's
+    positions are among the larger one's, and the rows taken are those a pass over the subset alone would
+    compute, up to the extractor's dependence on what shares its batch."""
     def good(p: dict) -> bool:
         check_features(p.get("features"), rows, None)  # the width is known only after a pass
         return True

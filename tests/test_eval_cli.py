@@ -346,6 +346,21 @@ def test_a_smaller_reference_is_taken_from_the_cached_reference_of_every_image(d
         geval.real_reference(ds, FakeExtractor(fail_after=0), ref_size=10, **kw)
 
 
+def test_a_smaller_reference_is_taken_from_a_cached_larger_one(data, cache, monkeypatch):
+    """--real-only writes a reference of -n 10,000 by default: a screening's -n 2,000 takes its rows from it."""
+    monkeypatch.setattr(geval, "REUSABLE_REF_SIZES", (20,))
+    ds = load_dataset(data, image_size=16, channels=1)  # 32 images
+    kw = dict(stats=False, batch_size=4, progress=False)
+    direct = {m: geval.real_reference(ds, FakeExtractor(), ref_size=m, **kw)["features"] for m in (7, 20, 25)}
+    _clear(cache)
+    geval.real_reference(ds, FakeExtractor(), ref_size=20, **kw)
+    taken = geval.real_reference(ds, FakeExtractor(fail_after=0), ref_size=7, **kw)  # no pass at all
+    assert taken["cached"] == ["ref"] and taken["images"] == 0
+    assert torch.equal(taken["features"], direct[7])  # the same images in the same order
+    with pytest.raises(RuntimeError, match="stopped here"):  # a larger reference than the cached one: a pass
+        geval.real_reference(ds, FakeExtractor(fail_after=0), ref_size=25, **kw)
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_corrupt_partial_is_ignored_with_a_one_line_warning(data, cache, damage):
     ds = load_dataset(data, image_size=16, channels=1)
