@@ -399,7 +399,7 @@ def test_finetune_starts_from_base_and_records_lineage(folder, data, tmp_path, m
     assert f"`generator.safetensors` sha256 `{hashes['generator.safetensors'][:16]}…`" in (out / "README.md").read_text()
 
 
-def test_finetune_takes_the_base_models_recorded_recipe_unless_told(tiny_arch, data, tmp_path):
+def test_finetune_takes_the_base_models_recorded_recipe_unless_told(tiny_arch, data, tmp_path, capsys):
     base_run = tmp_path / "base_run"
     train(TrainConfig(arch="tiny", data=data, steps=2, seed=1, arch_config={"num_classes": 10}, batch_size=6,
                       lr_g=1e-3, lr_d=3e-3, betas=(0.0, 0.9), objective="hinge"), base_run, progress=False)
@@ -411,11 +411,26 @@ def test_finetune_takes_the_base_models_recorded_recipe_unless_told(tiny_arch, d
     line = trainer.start_line("finetune")  # the start line says what the fine-tune took from the base
     assert "(hinge)" in line and "batch 6" in line
     assert f"fine-tuning {base}" in line and "lr 0.001/0.003, betas 0,0.9 (options not given: the base's" in line
+    assert "ganzoo: note" not in capsys.readouterr().err  # the base used no augmentation
     ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft2", progress=False, batch_size=4,
                     lr_g=2e-4, objective="nonsaturating")
     got = json.loads((tmp_path / "ft2" / "run.json").read_text())["train"]
     assert (got["batch_size"], got["lr_g"], got["lr_d"], got["objective"]) == (4, 2e-4, 3e-3, "nonsaturating")
     assert got["objective_kwargs"] is None  # the hinge loss's hyper-parameters do not follow another objective
+
+
+def test_finetune_names_the_augmentation_it_does_not_keep(tiny_arch, data, tmp_path, capsys):
+    base_run = tmp_path / "base_run"
+    train(TrainConfig(arch="tiny", data=data, steps=2, arch_config={"num_classes": 10}, diffaugment="color",
+                      flip=True, ema=0.99), base_run, progress=False)
+    base = hub.export_model(base_run, tmp_path / "base")
+    capsys.readouterr()
+    ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft", progress=False)
+    (note,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ganzoo: note")]
+    assert "trained with --diffaugment color --flip --ema 0.99, which a fine-tune does not take" in note
+    ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft2", progress=False, diffaugment="color",
+                    flip=True, ema=0.999)
+    assert "ganzoo: note" not in capsys.readouterr().err
 
 
 def test_finetune_catalog_model_lineage_pins_revision(folder, data, tmp_path, monkeypatch):
