@@ -182,7 +182,8 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
     gen = torch.Generator().manual_seed(REAL_SEED)
     rows = torch.arange(total) if N == total else torch.randperm(total, generator=gen)[:N].sort().values
     m = min(int(ref_size), N)
-    ref_pos = torch.randperm(N, generator=torch.Generator().manual_seed(REAL_SEED + 1))[:m].sort().values
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(REAL_SEED + 1))  # reference positions: a prefix
+    ref_pos = perm[:m].sort().values
     common = dict(data=dataset.fingerprint(), extractor=extractor.name, sha256=extractor.sha256,
                   resize=extractor.resize, n_real=N)
     out: dict[str, Any] = {"n_real": N, "ref_size": m, "cached": [], "seconds": 0.0, "images": 0, "resumed": 0,
@@ -198,11 +199,11 @@ def real_reference(dataset, extractor, *, stats: bool = True, ref_size: int = 0,
     # a larger cached reference holds this one's rows (its positions are a prefix of the same permutation,
     # sorted): of every one of the N images, or of the size `ganzoo eval --real-only` writes by default
     for big in sorted({N, *REUSABLE_REF_SIZES}):
-        if not need_ref or big <= m or big > N:
-            continue
-        big_pos = torch.randperm(N, generator=torch.Generator().manual_seed(REAL_SEED + 1))[:big].sort().values
-        need_ref = not _cached_ref(out, cache_key(kind="ref", ref_size=big, ref_seed=REAL_SEED, **common), big,
-                                   torch.searchsorted(big_pos, ref_pos))
+        if not need_ref:
+            break
+        if m < big <= N:
+            need_ref = not _cached_ref(out, cache_key(kind="ref", ref_size=big, ref_seed=REAL_SEED, **common), big,
+                                       torch.searchsorted(perm[:big].sort().values, ref_pos))
     if not (need_stats or need_ref):
         # a pass killed after writing its entries but before deleting its partial state leaves it behind
         remove_entry(partial_key(bool(stats), bool(m)), "partial")
