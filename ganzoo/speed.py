@@ -518,26 +518,27 @@ def _fuse_into_consumer(gm: fx.GraphModule, producer: fx.Node, consumer: fx.Node
     gm.graph.erase_node(producer)
 
 
-def _upsample_conv_to_convt(gm: fx.GraphModule, *, training: bool) -> list[str]:
-    """nearest 2x Upsample -> 3x3 'same' Conv2d  ==>  one 4x4 stride-2 transposed conv."""
+def _upsample_conv_to_convt(gm: fx.GraphModule) -> list[str]:
+    """nearest 2x Upsample -> 3x3 'same' Conv2d  ==>  one 4x4 stride-2 transposed conv (frozen weights).
+
+    For training, :func:`rewrite_for_training` fuses the same pair into :class:`UpsampleConv2d` instead,
+    which keeps the conv's Parameters.
+    """
     done = []
     counts = _call_counts(gm)
     for up_node in list(gm.graph.nodes):
         if not _is_nearest_2x(_module(gm, up_node)) or counts[up_node.target] != 1:
             continue
         conv_node, conv = _sole_consumer(gm, counts, up_node)
-        if conv is None or (training and not _keeps_parameters(conv)) or not _is_same_3x3(conv):
+        if conv is None or not _is_same_3x3(conv):
             continue
-        if training:
-            new = UpsampleConv2d(conv)
-        else:
-            new = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
-                                     bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
-            with torch.no_grad():
-                new.weight.copy_(upsample_conv_weight(conv.weight.double()).to(conv.weight.dtype))
-                if conv.bias is not None:
-                    new.bias.copy_(conv.bias)
-            new.requires_grad_(False)
+        new = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, 4, stride=2, padding=1,
+                                 bias=conv.bias is not None, device=conv.weight.device, dtype=conv.weight.dtype)
+        with torch.no_grad():
+            new.weight.copy_(upsample_conv_weight(conv.weight.double()).to(conv.weight.dtype))
+            if conv.bias is not None:
+                new.bias.copy_(conv.bias)
+        new.requires_grad_(False)
         _fuse_into_consumer(gm, up_node, conv_node, new)
         done.append(f"{up_node.target} + {conv_node.target}: up-sample + 3x3 conv as a 4x4/2 transposed conv")
     return done
@@ -616,7 +617,7 @@ def _inplace_activations(gm: fx.GraphModule) -> list[str]:
 _INFERENCE_PASSES: list[tuple[str, Callable[[fx.GraphModule], list[str]]]] = [
     ("fold_bn", _fold_bn_into_producer),
     ("fold_bn_next", _fold_bn_into_next_linear),
-    ("upsample_conv", lambda gm: _upsample_conv_to_convt(gm, training=False)),
+    ("upsample_conv", _upsample_conv_to_convt),
     ("pad_conv", _pad_conv_to_cropped),
     ("gemm_convt", _convt_to_gemm),
     ("inplace", _inplace_activations),
@@ -1268,10 +1269,8 @@ def rewrite_for_training(net: nn.Module) -> list[str]:
     for up_node in list(gm.graph.nodes):
         if not _is_nearest_2x(_module(gm, up_node)) or counts[up_node.target] != 1:
             continue
-        conv_node = _single_user(up_node)
-        conv = _module(gm, conv_node) if conv_node is not None else None
-        if conv is not None and counts[conv_node.target] == 1 and _only_input_is(conv_node, up_node) \
-                and _keeps_parameters(conv) and _is_same_3x3(conv):
+        conv_node, conv = _sole_consumer(gm, counts, up_node)
+        if conv is not None and _keeps_parameters(conv) and _is_same_3x3(conv):
             _set_submodule(net, conv_node.target, UpsampleConv2d(conv))
             _set_submodule(net, up_node.target, nn.Identity())
             done.append(f"{up_node.target} + {conv_node.target}: up-sample + 3x3 conv as a 4x4/2 transposed conv")
@@ -1279,10 +1278,8 @@ def rewrite_for_training(net: nn.Module) -> list[str]:
         pad = _module(gm, pad_node)
         if type(pad) is not nn.ZeroPad2d or counts[pad_node.target] != 1:
             continue
-        conv_node = _single_user(pad_node)
-        conv = _module(gm, conv_node) if conv_node is not None else None
-        if type(conv) is nn.Conv2d and counts[conv_node.target] == 1 and _only_input_is(conv_node, pad_node) \
-                and _keeps_parameters(conv) and conv.padding == (0, 0) and conv.stride == (1, 1):
+        conv_node, conv = _sole_consumer(gm, counts, pad_node)
+        if type(conv) is nn.Conv2d and _keeps_parameters(conv) and conv.padding == (0, 0) and conv.stride == (1, 1):
             left, right, top, bottom = (int(p) for p in pad.padding)
             if min(left, right, top, bottom) >= 0:
                 _set_submodule(net, conv_node.target, CroppedConv2d(conv, (left, right, top, bottom)))
