@@ -40,7 +40,7 @@ from . import distributed, precision, speed
 from .augment import ADA_DEFAULT_POLICY, ADA_KIMG, ADA_TARGET, AdaptiveAugment, AugmentedDiscriminator, parse_policy
 from .data import load_dataset
 from .device import check_device, hardware_summary, resolve_device
-from .errors import GanzooError
+from .errors import GanzooError, Stopped
 from .hub import load_any, load_catalog
 from .io import atomic_folder, atomic_path, check_memory, save_grid, version, write_json
 from .models import build_from_config, load_state_strict
@@ -69,14 +69,8 @@ class TrainingDiverged(GanzooError):
     pass
 
 
-class TrainingInterrupted(GanzooError):
-    """A signal stopped training after a checkpoint was saved; the CLI exits with 128 + the
-    signal's number (130 for SIGINT, 143 for SIGTERM), as shells report a process the signal ended."""
-
-    def __init__(self, message: str, signum: int = signal.SIGTERM) -> None:
-        super().__init__(message)
-        self.signum = int(signum)
-        self.exit_code = 128 + self.signum
+class TrainingInterrupted(Stopped):
+    """A signal stopped training after a checkpoint was saved."""
 
 
 #: ``--seed`` range: what numpy and most tools take; the epoch permutations use seed * 1_000_003

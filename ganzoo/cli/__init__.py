@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .. import __version__
-from ..errors import GanzooError, GanzooWarning
+from ..errors import GanzooError, GanzooWarning, Stopped
 from . import lazy
 from .commands import COMMANDS, GROUPS
 
@@ -157,11 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except GanzooError as exc:
         if args.debug:
             raise
-        # a training stopped by SIGTERM/SIGINT (after saving) is not a failure of the input: it says
-        # "stopped", not "error", and exits 143/130, as the signal would
-        stopped = hasattr(exc, "signum")
+        stopped = isinstance(exc, Stopped)  # by SIGTERM/SIGINT, after saving: exits 143/130
         print(f"ganzoo: {'stopped' if stopped else 'error'}: {exc}", file=sys.stderr)
-        return getattr(exc, "exit_code", EXIT_USER_ERROR)
+        return exc.exit_code if stopped else EXIT_USER_ERROR
     except (OSError, MemoryError) as exc:  # the disk or the machine said no: one line, not a traceback
         if args.debug:
             raise
