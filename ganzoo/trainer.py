@@ -1282,10 +1282,12 @@ def _augmentation_left_out(training: dict[str, Any], cfg: TrainConfig) -> list[s
         left += (["--ada"] if training.get("ada") else []) + [f"--diffaugment {training['diffaugment']}"]
     if training.get("flip") and not cfg.flip:
         left.append("--flip")
-    weights = str(training.get("generator_weights") or "")
-    if "moving average" in weights and not cfg.ema:
-        decay = weights.rpartition("decay ")[2]
-        left.append(f"--ema {decay if decay.replace('.', '', 1).isdigit() else 0.999}")
+    ema = training.get("ema")
+    if ema is None:  # folders exported before config.json recorded it name the decay in their weights' text
+        weights = str(training.get("generator_weights") or "")
+        ema = weights.rpartition("decay ")[2] if "moving average" in weights else None
+    if ema and not cfg.ema:
+        left.append(f"--ema {ema}")
     return left
 
 

@@ -428,6 +428,12 @@ def test_finetune_names_the_augmentation_it_does_not_keep(tiny_arch, data, tmp_p
     ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft", progress=False)
     (note,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ganzoo: note")]
     assert "trained with --diffaugment color --flip --ema 0.99, which a fine-tune does not take" in note
+    config = json.loads((base / "config.json").read_text())
+    assert config["training"]["ema"] == 0.99
+    del config["training"]["ema"]  # a folder exported before the field existed: its weights' text says it
+    (base / "config.json").write_text(json.dumps(config))
+    ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft1", progress=False)
+    assert "--flip --ema 0.99, which" in capsys.readouterr().err
     ganzoo.finetune(str(base), data=data, steps=1, out=tmp_path / "ft2", progress=False, diffaugment="color",
                     flip=True, ema=0.999)
     assert "ganzoo: note" not in capsys.readouterr().err

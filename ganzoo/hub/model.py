@@ -389,6 +389,7 @@ def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: 
                 _augmentation(cfg, ada_p),
             ) if a) or None,
             "freeze": list(cfg.freeze),
+            "ema": cfg.ema or None,
             "lr_schedule": f"{cfg.lr_decay} decay to 0 at the last step, from step {cfg.lr_decay_start}"
             if cfg.lr_decay else None,
             "checkpoint": ckpt.name,
