@@ -56,7 +56,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import GanzooError
-from .io import atomic_path, write_json
+from .hub.card import apply_evaluations
+from .io import atomic_path, json_number, write_json
 from .io import version as _version
 from .metrics import stats as S
 from .metrics.cache import (cache_key, check_features, check_gaussian, entry_path, load_entry, remove_entry,
@@ -81,7 +82,6 @@ REUSABLE_REF_SIZES = (REPORT_MIN_N,)
 REAL_SEED = 0
 #: Images between two saves of a real-data feature pass's partial state (:func:`real_reference`).
 PARTIAL_EVERY = 1000
-CARD_MARK = "<!-- ganzoo eval: this section is rewritten by `ganzoo eval --update-card` -->"
 
 
 # --------------------------------------------------------------------------- options
@@ -616,21 +616,15 @@ def flat_metrics(entries: Sequence[dict]) -> dict[str, float]:
         name = e["name"]
         if name == "d_confusion":
             for k in ("accuracy", "sensitivity", "specificity", "auc"):
-                out[f"d_{k}"] = _round(e[k])
+                out[f"d_{k}"] = json_number(e[k])
             continue
-        out[name] = _round(e["value"])
+        out[name] = json_number(e["value"])
         if e.get("std") is not None:
-            out[name + "_std"] = _round(e["std"])
+            out[name + "_std"] = json_number(e["std"])
         if name.startswith("class_coverage"):
-            out[name + "_kl"] = _round(e["kl_to_uniform"])
-            out[name + "_tv"] = _round(e["tv_to_uniform"])
+            out[name + "_kl"] = json_number(e["kl_to_uniform"])
+            out[name + "_tv"] = json_number(e["tv_to_uniform"])
     return out
-
-
-def _round(v: float) -> float:
-    if isinstance(v, int) or v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return v
-    return float(f"{v:.6g}")
 
 
 # --------------------------------------------------------------------------- printing
@@ -762,106 +756,7 @@ def non_finite(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def _dataset_ids(e: dict, config: dict | None = None) -> tuple[str, str]:
-    """(type, name) of the card's model-index dataset: the Hub dataset id the model folder
-    records (config.json ``datasets``), else the dataset kind."""
-    kind = (e.get("data") or "").split(":", 1)[0]
-    if kind == "fashion-mnist":
-        return "zalando-datasets/fashion_mnist", "Fashion-MNIST"
-    hub_ids = list((config or {}).get("datasets") or [])
-    if hub_ids:
-        return hub_ids[0], {"utkface": "UTKFace"}.get(kind, hub_ids[0])
-    return kind or "unknown", kind or "unknown"
-
-
-def _card_rows(evals: Sequence[dict]) -> list[tuple[str, float, dict]]:
-    rows = []
-    for e in evals:
-        if e.get("name") == "d_confusion":
-            for k in ("accuracy", "sensitivity", "specificity"):
-                rows.append((f"d_{k}", e[k], e))
-        else:
-            rows.append((e["name"], e["value"], e))
-    return rows
-
-
 def _update_card(path: Path, config: dict, evals: Sequence[dict]) -> None:
     card = apply_evaluations(path, config, evals)
     with atomic_path(path) as tmp:
         card.save(tmp)
-
-
-def apply_evaluations(card, config: dict, evals: Sequence[dict]):
-    """Write evaluation entries into a ``huggingface_hub.ModelCard`` (in place, returned): its
-    ``model-index`` results, its ``metrics`` list and the "Metrics" section's table. Results that
-    ``ganzoo eval`` did not write (another tool's ``metric_config``) are kept. ``card`` may be the card's path."""
-    from huggingface_hub import EvalResult, ModelCard  # start-up time: ~0.3 s, only when a card is updated
-
-    if not isinstance(card, ModelCard):
-        card = ModelCard.load(card)
-
-    results = []
-    for name, value, e in _card_rows(evals):
-        dtype, dname = _dataset_ids(e, config)
-        what = "Inception" if e.get("extractor") == "inception" else (
-            "NOT Inception: ganzoo Fashion-MNIST classifier" if e.get("extractor") == "fmnist" else "discriminator")
-        results.append(EvalResult(
-            task_type="unconditional-image-generation", dataset_type=dtype, dataset_name=dname,
-            dataset_split=e.get("split") or None, metric_type=name, metric_value=_round(value),
-            metric_name=f"{name} ({what}; {e.get('n_generated')} generated vs {e.get('n_real')} real)",
-            metric_config=e.get("extractor") or "discriminator",
-        ))
-    ours = {"inception", "fmnist", "discriminator"}
-    foreign = [r for r in (card.data.eval_results or []) if getattr(r, "metric_config", None) not in ours]
-    card.data.eval_results = foreign + results  # results not written by ganzoo eval are kept
-    card.data.model_name = card.data.model_name or config.get("name") or "model"
-    card.data.metrics = sorted(config.get("metrics") or {}) or None
-    card.text = _metrics_section(card.text, evals)
-    return card
-
-
-#: FID's features have 2048 dimensions; with fewer real images the covariance is singular
-FID_MIN_REAL = 2048
-
-
-_FEATURES = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}
-
-
-def _feature_label(e: dict) -> str:
-    """The card's name for the features an evaluation entry used (no extractor: the discriminator's dconf)."""
-    return _FEATURES.get(e.get("extractor"), "discriminator")
-
-
-def _metrics_section(text: str, evals: Sequence[dict]) -> str:
-    lines = ["## Metrics", "", CARD_MARK, "",
-             "| metric | value | features | generated | real data | date | ganzoo |",
-             "|---|---|---|---|---|---|---|"]
-    for name, value, e in _card_rows(evals):
-        val = f"{value:.4g}" + (f" ± {e['std']:.2g}" if "std" in e and name == e.get("name") else "")
-        if name.startswith("class_coverage"):
-            val = f"{e['covered']}/{e['num_classes']} classes (KL to uniform {e['kl_to_uniform']:.3g} nats)"
-        feat = _feature_label(e)
-        real = f"{e.get('n_real')} {e.get('split') or ''}".strip()
-        lines.append(f"| {name} | {val} | {feat} | {e.get('n_generated')} | {real} | {e.get('date')} | "
-                     f"{e.get('ganzoo_version')} |")
-    few = sorted({int(e["n_real"]) for e in evals if e.get("name") == "fid" and e.get("extractor") == "inception"
-                  and isinstance(e.get("n_real"), int) and e["n_real"] < FID_MIN_REAL})
-    if few:
-        lines += ["", f"FID here rests on {' / '.join(map(str, few))} real images, fewer than the {FID_MIN_REAL} "
-                      "feature dimensions: the real covariance is rank-deficient and FID is biased upward by an "
-                      "amount that depends on the count, so compare models on KID, which is unbiased at any size."]
-    # one line per feature extractor: two pipelines joined on one line read as one
-    resizes = sorted({(_feature_label(e), e["resize"]) for e in evals if e.get("resize")})
-    for feat, resize in resizes:
-        lines += ["", f"Preprocessing for {feat}: " + resize.replace("|", "\\|") + "."]
-    section = "\n".join(lines) + "\n"
-    # replace the section written before (ours, or the export's "## Metrics"), else put it before "## Data"
-    start = text.find("## Metrics")
-    if start >= 0:
-        nxt = text.find("\n## ", start + 1)
-        end = len(text) if nxt < 0 else nxt + 1
-        return text[:start] + section + ("\n" + text[end:] if end < len(text) else "")
-    data = text.find("\n## Data")
-    if data >= 0:
-        return text[:data + 1] + section + "\n" + text[data + 1:]
-    return text.rstrip("\n") + "\n\n" + section

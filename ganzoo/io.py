@@ -151,6 +151,13 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def json_number(v):
+    """A metric as config.json and the card hold it: 6 significant digits (ints, None, NaN/inf as given)."""
+    if isinstance(v, int) or v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return v
+    return float(f"{v:.6g}")
+
+
 def _json_default(o):
     if isinstance(o, (tuple, set)):
         return list(o)

@@ -22,6 +22,7 @@ from ganzoo.cli import eval as cli_eval
 from ganzoo.cli import main
 from ganzoo.data import load_dataset
 from ganzoo.errors import GanzooError
+from ganzoo.hub import card as gcard
 from ganzoo.metrics import inception as inc
 from testkit import standin_file
 
@@ -464,9 +465,9 @@ def test_card_warns_about_fid_only_when_real_images_are_fewer_than_its_dimension
         return {"name": "fid", "value": 30.0, "extractor": extractor, "n_real": n_real, "n_generated": 10000,
                 "split": "train", "date": "2026-11-24", "ganzoo_version": "0.1.0"}
 
-    assert "rank-deficient" in geval._metrics_section("", [entry(900)])
-    assert "rank-deficient" not in geval._metrics_section("", [entry(60000)])
-    assert "rank-deficient" not in geval._metrics_section("", [entry(900, "fmnist")])
+    assert "rank-deficient" in gcard._metrics_section("", [entry(900)])
+    assert "rank-deficient" not in gcard._metrics_section("", [entry(60000)])
+    assert "rank-deficient" not in gcard._metrics_section("", [entry(900, "fmnist")])
 
 
 def test_card_names_the_extractor_of_each_preprocessing_line():
@@ -474,7 +475,7 @@ def test_card_names_the_extractor_of_each_preprocessing_line():
         return {"name": "fid", "value": 30.0, "extractor": extractor, "n_real": 60000, "n_generated": 10000,
                 "split": "train", "date": "2026-11-24", "ganzoo_version": "0.1.0", "resize": resize}
 
-    text = geval._metrics_section("", [entry("inception", "to 299x299 | bilinear"), entry("fmnist", "to 28x28")])
+    text = gcard._metrics_section("", [entry("inception", "to 299x299 | bilinear"), entry("fmnist", "to 28x28")])
     assert "Preprocessing for Inception (TF 2015-12-05): to 299x299 \\| bilinear." in text
     assert "Preprocessing for Fashion-MNIST classifier (not Inception): to 28x28." in text
     assert " / " not in text

@@ -1,14 +1,15 @@
-"""The model card: the README.md of a model folder, from its config.json."""
+"""The model card: the README.md of a model folder, from its config.json (``ganzoo eval
+--update-card``'s numbers included: :func:`apply_evaluations`)."""
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..eval import apply_evaluations
+from ..io import json_number
 from .folder import KNOWN_DATA, PROJECT_URL, SAMPLES_SEED, install_line
 
 CARD_TEMPLATE = """---
@@ -184,3 +185,104 @@ def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
         card = apply_evaluations(ModelCard(str(card)), config, evals)
     return card
 
+
+# --------------------------------------------------------------------------- evaluations
+
+CARD_MARK = "<!-- ganzoo eval: this section is rewritten by `ganzoo eval --update-card` -->"
+
+
+def _dataset_ids(e: dict, config: dict | None = None) -> tuple[str, str]:
+    """(type, name) of the card's model-index dataset: the Hub dataset id the model folder
+    records (config.json ``datasets``), else the dataset kind."""
+    kind = (e.get("data") or "").split(":", 1)[0]
+    if kind == "fashion-mnist":
+        return "zalando-datasets/fashion_mnist", "Fashion-MNIST"
+    hub_ids = list((config or {}).get("datasets") or [])
+    if hub_ids:
+        return hub_ids[0], {"utkface": "UTKFace"}.get(kind, hub_ids[0])
+    return kind or "unknown", kind or "unknown"
+
+
+def _card_rows(evals: Sequence[dict]) -> list[tuple[str, float, dict]]:
+    rows = []
+    for e in evals:
+        if e.get("name") == "d_confusion":
+            for k in ("accuracy", "sensitivity", "specificity"):
+                rows.append((f"d_{k}", e[k], e))
+        else:
+            rows.append((e["name"], e["value"], e))
+    return rows
+
+
+def apply_evaluations(card, config: dict, evals: Sequence[dict]):
+    """Write evaluation entries into a ``huggingface_hub.ModelCard`` (in place, returned): its
+    ``model-index`` results, its ``metrics`` list and the "Metrics" section's table. Results that
+    ``ganzoo eval`` did not write (another tool's ``metric_config``) are kept. ``card`` may be the card's path."""
+    if not isinstance(card, ModelCard):
+        card = ModelCard.load(card)
+
+    results = []
+    for name, value, e in _card_rows(evals):
+        dtype, dname = _dataset_ids(e, config)
+        what = "Inception" if e.get("extractor") == "inception" else (
+            "NOT Inception: ganzoo Fashion-MNIST classifier" if e.get("extractor") == "fmnist" else "discriminator")
+        results.append(EvalResult(
+            task_type="unconditional-image-generation", dataset_type=dtype, dataset_name=dname,
+            dataset_split=e.get("split") or None, metric_type=name, metric_value=json_number(value),
+            metric_name=f"{name} ({what}; {e.get('n_generated')} generated vs {e.get('n_real')} real)",
+            metric_config=e.get("extractor") or "discriminator",
+        ))
+    ours = {"inception", "fmnist", "discriminator"}
+    foreign = [r for r in (card.data.eval_results or []) if getattr(r, "metric_config", None) not in ours]
+    card.data.eval_results = foreign + results  # results not written by ganzoo eval are kept
+    card.data.model_name = card.data.model_name or config.get("name") or "model"
+    card.data.metrics = sorted(config.get("metrics") or {}) or None
+    card.text = _metrics_section(card.text, evals)
+    return card
+
+
+#: FID's features have 2048 dimensions; with fewer real images the covariance is singular
+FID_MIN_REAL = 2048
+
+
+_FEATURES = {"inception": "Inception (TF 2015-12-05)", "fmnist": "Fashion-MNIST classifier (not Inception)"}
+
+
+def _feature_label(e: dict) -> str:
+    """The card's name for the features an evaluation entry used (no extractor: the discriminator's dconf)."""
+    return _FEATURES.get(e.get("extractor"), "discriminator")
+
+
+def _metrics_section(text: str, evals: Sequence[dict]) -> str:
+    lines = ["## Metrics", "", CARD_MARK, "",
+             "| metric | value | features | generated | real data | date | ganzoo |",
+             "|---|---|---|---|---|---|---|"]
+    for name, value, e in _card_rows(evals):
+        val = f"{value:.4g}" + (f" ± {e['std']:.2g}" if "std" in e and name == e.get("name") else "")
+        if name.startswith("class_coverage"):
+            val = f"{e['covered']}/{e['num_classes']} classes (KL to uniform {e['kl_to_uniform']:.3g} nats)"
+        feat = _feature_label(e)
+        real = f"{e.get('n_real')} {e.get('split') or ''}".strip()
+        lines.append(f"| {name} | {val} | {feat} | {e.get('n_generated')} | {real} | {e.get('date')} | "
+                     f"{e.get('ganzoo_version')} |")
+    few = sorted({int(e["n_real"]) for e in evals if e.get("name") == "fid" and e.get("extractor") == "inception"
+                  and isinstance(e.get("n_real"), int) and e["n_real"] < FID_MIN_REAL})
+    if few:
+        lines += ["", f"FID here rests on {' / '.join(map(str, few))} real images, fewer than the {FID_MIN_REAL} "
+                      "feature dimensions: the real covariance is rank-deficient and FID is biased upward by an "
+                      "amount that depends on the count, so compare models on KID, which is unbiased at any size."]
+    # one line per feature extractor: two pipelines joined on one line read as one
+    resizes = sorted({(_feature_label(e), e["resize"]) for e in evals if e.get("resize")})
+    for feat, resize in resizes:
+        lines += ["", f"Preprocessing for {feat}: " + resize.replace("|", "\\|") + "."]
+    section = "\n".join(lines) + "\n"
+    # replace the section written before (ours, or the export's "## Metrics"), else put it before "## Data"
+    start = text.find("## Metrics")
+    if start >= 0:
+        nxt = text.find("\n## ", start + 1)
+        end = len(text) if nxt < 0 else nxt + 1
+        return text[:start] + section + ("\n" + text[end:] if end < len(text) else "")
+    data = text.find("\n## Data")
+    if data >= 0:
+        return text[:data + 1] + section + "\n" + text[data + 1:]
+    return text.rstrip("\n") + "\n\n" + section
