@@ -450,6 +450,10 @@ def test_finetune_catalog_model_lineage_pins_revision(folder, data, tmp_path, mo
     assert lineage == {"base_model": "tiny_fashion", "repo": "org/tiny", "revision": "b" * 40,
                        "sha256": {f: pins[f] for f in ("generator.safetensors", "discriminator.safetensors")}}
     assert ModelCard.load(out / "README.md").data.base_model == "org/tiny"
+    # a new release of tiny_fashion continued from the old one: the card says so, but names no base model
+    again = hub.export_model(tmp_path / "ft", tmp_path / "tiny_fashion_v2", name="tiny_fashion")
+    card = ModelCard.load(again / "README.md")
+    assert card.data.base_model is None and "Fine-tuned from `tiny_fashion` at revision `bbbb" in card.text
 
 
 def test_finetune_freeze_and_cli(folder, data, tmp_path, capsys):

@@ -108,6 +108,8 @@ def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
     base = None
     if lineage and lineage.get("repo"):
         base = lineage["repo"]
+        if base == config.get("hub_id") or lineage.get("base_model") == config.get("name"):
+            base = None  # a release continued from an earlier one of itself: the Hub's model tree has no self-loops
     license = config.get("license") or "other"
     license_info = {}
     if license == "other":  # the Hub asks for a name and a link with an "other" license
