@@ -248,8 +248,11 @@ def test_cli_export_catalog_embedded_sample(run, tmp_path, monkeypatch, capsys):
     for name in ("generator.safetensors", "README.md"):
         assert entry["files"][name] == hub.file_sha256(out / name)
     assert main(["catalog", "add", "tiny_fashion", str(out), "--repo", "org/tiny", "--revision", "a" * 40,
-                 "--catalog", str(cat)]) == 0
+                 "--catalog", str(cat), "--description", "tiny shapes"]) == 0
     assert "rebuilt" not in capsys.readouterr().err  # an up-to-date card is left as it is
+    assert main(["catalog", "add", "tiny_fashion", str(out), "--repo", "org/tiny", "--revision", "b" * 40,
+                 "--catalog", str(cat)]) == 0  # re-pinning keeps the entry's one-line description
+    assert json.loads(cat.read_text())["models"]["tiny_fashion"]["description"] == "tiny shapes"
     monkeypatch.setenv(hub.CATALOG_ENV, str(cat))
     capsys.readouterr()
     assert main(["list", "--pretrained"]) == 0

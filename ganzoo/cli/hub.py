@@ -138,5 +138,6 @@ def add_parsers(sub) -> None:
     c.add_argument("--revision", required=True, help="the pinned revision: the commit `ganzoo push` printed")
     c.add_argument("--catalog", help="catalog file (default: $GANZOO_CATALOG, else ganzoo/catalog.json)")
     c.add_argument("--no-embed", action="store_true", help="do not record the folder as the embedded copy")
-    c.add_argument("--description", help="one line for `ganzoo list --pretrained` (default: config.json's)")
+    c.add_argument("--description", help="one line for `ganzoo list --pretrained` (default: the entry's own when it exists, else "
+                        "config.json's)")
     c.set_defaults(func=cmd_catalog_add)

@@ -84,6 +84,7 @@ def add_catalog_entry(name: str, folder: str | os.PathLike, *, repo: str, revisi
                       description: str | None = None) -> CatalogEntry:
     """(Re)write the catalog entry ``name`` from a model folder: the sha256 of each of its files,
     the Hub repository and pinned revision, and (``embed``) the folder's path relative to the catalog.
+    ``description`` (for ``ganzoo list --pretrained``) defaults to the entry's own, else config.json's.
 
     >>> add_catalog_entry("began_fashion", "models/began_fashion", repo="org/began-fashion",
     ...                   revision="0123abc...")        # doctest: +SKIP
@@ -106,12 +107,14 @@ def add_catalog_entry(name: str, folder: str | os.PathLike, *, repo: str, revisi
             raise GanzooError(f"{folder}: missing {required}; export the folder again with `ganzoo export RUN {folder}`")
     path = Path(catalog) if catalog is not None else catalog_path()
     data = _read_catalog_file(path) if path.exists() else {"format": FORMAT, "models": {}}
+    if description is None:  # re-pinning an entry keeps its one-line description; a new one takes the card's
+        description = (data["models"].get(name) or {}).get("description") or config.get("description", "")
     entry: dict[str, Any] = {
         "repo": repo,
         "revision": revision,
         "architecture": config.get("architecture", ""),
         "image_shape": list(config.get("image_shape", [])),
-        "description": description if description is not None else config.get("description", ""),
+        "description": description,
     }
     if embed:
         entry["embedded"] = Path(os.path.relpath(folder.resolve(), path.parent.resolve())).as_posix()
