@@ -1056,7 +1056,7 @@ def _warn(message: str) -> None:
         print(f"ganzoo: {message}", file=sys.stderr)
 
 
-def _resume_config(cfg: TrainConfig, out: Path):
+def _resume_config(cfg: TrainConfig, out: Path, command: str | None = None):
     """--resume: the run's recorded settings with the changes --resume allows (a longer run, new
     learning rates or bf16, a moving average or a decay switched on: recorded in run.json), the
     newest intact checkpoint and the damaged newer ones. Returns (cfg, checkpoint, damaged,
@@ -1093,10 +1093,10 @@ def _resume_config(cfg: TrainConfig, out: Path):
     if changes:
         for name, value in changes.items():
             setattr(saved, name, value)
-        _record_change(out, changes, at_step=at)
+        _record_change(out, changes, at_step=at, command=command)
     if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
         saved.ema = cfg.ema
-        _record_change(out, {"ema": cfg.ema}, at_step=at)
+        _record_change(out, {"ema": cfg.ema}, at_step=at, command=command)
     start_given = cfg.lr_decay_start != _DEFAULTS.lr_decay_start
     if saved.lr_decay and cfg.lr_decay and (cfg.lr_decay != saved.lr_decay or
                                              (start_given and cfg.lr_decay_start != saved.lr_decay_start)):
@@ -1105,7 +1105,7 @@ def _resume_config(cfg: TrainConfig, out: Path):
     if cfg.lr_decay and not saved.lr_decay:
         # switch a schedule on for the rest of the run: it starts here, or later if asked
         saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
-        _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at)
+        _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at, command=command)
     elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
         raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
     return saved, ckpt, damaged, length_given, recorded_bf16
@@ -1124,7 +1124,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
         elif not cfg.arch or not cfg.data:
             raise GanzooError(f"--restart: {out} holds no run to take the settings from; give ARCH and --data KIND:PATH")
     elif resume:
-        cfg, ckpt, damaged, length_given, recorded_bf16 = _resume_config(cfg, out)
+        cfg, ckpt, damaged, length_given, recorded_bf16 = _resume_config(cfg, out, command or " ".join(sys.argv))
     elif holds_run(out):
         last = checkpoint_folders(out)
         at = f" (checkpoints up to {last[0].name})" if last else " (no checkpoint yet)"
@@ -1180,14 +1180,15 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
     return trainer
 
 
-def _record_change(out: Path, change: dict[str, Any], *, at_step: int) -> None:
+def _record_change(out: Path, change: dict[str, Any], *, at_step: int, command: str | None = None) -> None:
     """Write settings changed at --resume into run.json (so the next --resume keeps them), and
-    into its ``resume_changes`` with the step they took effect from (for the model card)."""
+    into its ``resume_changes`` with the step they took effect from and the command (for the model card)."""
     if not distributed.env_info().is_main:
         return
     meta = json.loads((out / RUN_JSON).read_text())
     meta["train"].update(change)
-    meta.setdefault("resume_changes", []).append({**change, "at_step": at_step})
+    meta.setdefault("resume_changes", []).append({**change, "at_step": at_step,
+                                                  **({"command": command} if command else {})})
     write_json(out / RUN_JSON, meta)
 
 

@@ -358,7 +358,8 @@ def test_ema_can_be_switched_on_at_resume(tiny_plugin, tiny_fmnist, tmp_path):
     got = load_file(run / "checkpoints" / "step-00000004" / EMA_FILE)
     assert all(torch.allclose(got[k], v, atol=1e-6) for k, v in ema.items())
     meta = json.loads((run / "run.json").read_text())
-    assert meta["train"]["ema"] == 0.99 and meta["resume_changes"] == [{"ema": 0.99, "at_step": 2}]
+    assert meta["train"]["ema"] == 0.99 and [{k: v for k, v in c.items() if k != "command"}
+                                             for c in meta["resume_changes"]] == [{"ema": 0.99, "at_step": 2}]
     with pytest.raises(GanzooError, match="the decay must be in"):
         train(tiny_train_config(tiny_fmnist, steps=4, ema=1.5), tmp_path / "bad", progress=False)
 
@@ -384,7 +385,11 @@ def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(
     train(tiny_train_config(tiny_fmnist, steps=4, lr_decay="linear"), split, resume=True, progress=False)
     meta = json.loads((split / "run.json").read_text())
     assert meta["train"]["lr_decay"] == "linear" and meta["train"]["lr_decay_start"] == 2
-    assert meta["resume_changes"] == [{"lr_decay": "linear", "lr_decay_start": 2, "at_step": 2}]
+    (change,) = meta["resume_changes"]
+    assert change.pop("command") and change == {"lr_decay": "linear", "lr_decay_start": 2, "at_step": 2}
+    # the card's recipe says what changed, from when, and by which command
+    resumed = ganzoo.load(split).model_info["training"]["changed_at_resume"]
+    assert resumed.startswith("from step 2: lr_decay linear, lr_decay_start 2 (`") and resumed.endswith("`)")
     assert lrs(split) == pytest.approx([0.5 * t.lr_g, 0.5 * t.lr_d])  # step 3: 1 - (3 - 2) / 2
     train(tiny_train_config(tiny_fmnist, steps=5, lr_decay="linear"), split, resume=True, progress=False)  # repeating it is fine
     assert json.loads((split / "run.json").read_text())["train"]["lr_decay_start"] == 2

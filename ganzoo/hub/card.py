@@ -147,7 +147,7 @@ def model_card(config: dict[str, Any], ref: str | None = None) -> ModelCard:
             v = training[key]
             if key == "bf16":
                 v = "bf16 autocast" if v else "fp32"
-            if key in ("command", "data", "dataset"):  # no machine paths in a published card
+            if key in ("command", "data", "dataset", "changed_at_resume"):  # no machine paths in a published card
                 v = portable_paths(str(v))
             recipe.append((label, f"`{v}`" if key == "command" else str(v).replace("|", "\\|")))
     shape = config.get("image_shape") or []

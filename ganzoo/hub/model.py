@@ -395,9 +395,11 @@ def _run_model_config(run: Path, record, spec, arch_cfg, G, ckpt: Path, g_file: 
             "checkpoint": ckpt.name,
             "generator_weights": f"exponential moving average, decay {cfg.ema}" if g_file.name == EMA_FILE
             else "the trained weights",
-            "changed_at_resume": ", ".join(
-                f"{k} {v} from step {c.get('at_step', '?')}" for c in meta.get("resume_changes") or []
-                for k, v in c.items() if k != "at_step") or None,
+            "changed_at_resume": "; ".join(
+                f"from step {c.get('at_step', '?')}: " + ", ".join(
+                    f"{k} {v}" for k, v in c.items() if k not in ("at_step", "command"))
+                + (f" (`{c['command']}`)" if c.get("command") else "")
+                for c in meta.get("resume_changes") or []) or None,
         },
         "lineage": cfg.base_model or None,
         "metrics": dict(meta.get("metrics") or {}),
