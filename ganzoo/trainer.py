@@ -1090,13 +1090,8 @@ def _resume_config(cfg: TrainConfig, out: Path, command: str | None = None):
             changes[name] = given
     if cfg.bf16 is not None and bool(cfg.bf16) != bool(saved.bf16):
         changes["bf16"] = bool(cfg.bf16)
-    if changes:
-        for name, value in changes.items():
-            setattr(saved, name, value)
-        _record_change(out, changes, at_step=at, command=command)
     if cfg.ema and cfg.ema != saved.ema:  # switch a moving average of G on (or change its decay)
-        saved.ema = cfg.ema
-        _record_change(out, {"ema": cfg.ema}, at_step=at, command=command)
+        changes["ema"] = cfg.ema
     start_given = cfg.lr_decay_start != _DEFAULTS.lr_decay_start
     if saved.lr_decay and cfg.lr_decay and (cfg.lr_decay != saved.lr_decay or
                                              (start_given and cfg.lr_decay_start != saved.lr_decay_start)):
@@ -1104,10 +1099,13 @@ def _resume_config(cfg: TrainConfig, out: Path, command: str | None = None):
                           f"{saved.lr_decay_start}); drop --lr-decay/--lr-decay-start")
     if cfg.lr_decay and not saved.lr_decay:
         # switch a schedule on for the rest of the run: it starts here, or later if asked
-        saved.lr_decay, saved.lr_decay_start = cfg.lr_decay, max(at, cfg.lr_decay_start)
-        _record_change(out, {"lr_decay": saved.lr_decay, "lr_decay_start": saved.lr_decay_start}, at_step=at, command=command)
+        changes.update(lr_decay=cfg.lr_decay, lr_decay_start=max(at, cfg.lr_decay_start))
     elif start_given and not cfg.lr_decay and cfg.lr_decay_start != saved.lr_decay_start:
         raise GanzooError("--lr-decay-start only goes with --lr-decay (at --resume: to switch a decay on)")
+    if changes:  # one resume_changes entry per resume, with its command
+        for name, value in changes.items():
+            setattr(saved, name, value)
+        _record_change(out, changes, at_step=at, command=command)
     return saved, ckpt, damaged, length_given, recorded_bf16
 
 
@@ -1115,6 +1113,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
                   command: str | None, **trainer_kwargs) -> Trainer:
     if not resume and not restart and distributed.elastic_restart() and (out / RUN_JSON).exists():
         resume = True  # a torchrun restart: continue from the last checkpoint, or from step 0
+    command = command or " ".join(sys.argv)
     ckpt, damaged, length_given = None, [], False
     # the run's recorded dtype holds (on any machine) unless --bf16/--no-bf16 says otherwise
     bf16_given, recorded_bf16 = cfg.bf16 is not None, None
@@ -1124,7 +1123,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
         elif not cfg.arch or not cfg.data:
             raise GanzooError(f"--restart: {out} holds no run to take the settings from; give ARCH and --data KIND:PATH")
     elif resume:
-        cfg, ckpt, damaged, length_given, recorded_bf16 = _resume_config(cfg, out, command or " ".join(sys.argv))
+        cfg, ckpt, damaged, length_given, recorded_bf16 = _resume_config(cfg, out, command)
     elif holds_run(out):
         last = checkpoint_folders(out)
         at = f" (checkpoints up to {last[0].name})" if last else " (no checkpoint yet)"
@@ -1162,7 +1161,7 @@ def _train_locked(cfg: TrainConfig, out: Path, *, resume: bool, restart: bool, p
             out.mkdir(parents=True, exist_ok=True)
             write_json(out / RUN_JSON, {
                 "ganzoo_version": version(),
-                "command": command or " ".join(sys.argv),
+                "command": command,
                 "train": cfg.to_dict(),
                 "resolved": trainer.describe(),
             })
@@ -1284,9 +1283,11 @@ def _augmentation_left_out(training: dict[str, Any], cfg: TrainConfig) -> list[s
     if training.get("flip") and not cfg.flip:
         left.append("--flip")
     ema = training.get("ema")
-    if ema is None:  # folders exported before config.json recorded it name the decay in their weights' text
-        weights = str(training.get("generator_weights") or "")
-        ema = weights.rpartition("decay ")[2] if "moving average" in weights else None
+    weights = str(training.get("generator_weights") or "")
+    if ema is None and "moving average" in weights:
+        # folders exported before config.json recorded it name the decay in their weights' text
+        decay = weights.rpartition("decay ")[2]
+        ema = decay if decay.replace(".", "", 1).isdigit() else 0.999
     if ema and not cfg.ema:
         left.append(f"--ema {ema}")
     return left

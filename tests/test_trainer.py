@@ -397,3 +397,12 @@ def test_linear_lr_decay_falls_to_zero_at_the_last_step_and_can_start_at_resume(
         train(tiny_train_config(tiny_fmnist, steps=5, lr_decay="linear", lr_decay_start=4), split, resume=True, progress=False)
     with pytest.raises(GanzooError, match="--lr-decay cosine: use one of linear"):
         train(tiny_train_config(tiny_fmnist, lr_decay="cosine"), tmp_path / "bad", progress=False)
+
+    # one resume that changes several settings is one entry, with its command once
+    both = tmp_path / "both"
+    train(tiny_train_config(tiny_fmnist, steps=2), both, progress=False)
+    train(tiny_train_config(tiny_fmnist, steps=3, lr_d=5e-4, ema=0.99, lr_decay="linear"), both, resume=True,
+          progress=False, command="ganzoo train --resume --out both")
+    assert json.loads((both / "run.json").read_text())["resume_changes"] == [
+        {"lr_d": 5e-4, "ema": 0.99, "lr_decay": "linear", "lr_decay_start": 2, "at_step": 2,
+         "command": "ganzoo train --resume --out both"}]
